@@ -1,0 +1,270 @@
+// The chat server: the original's ChatServer, one select() loop over the
+// listening socket, the console and every client.
+//
+// The shape is the recipe's: `run` is a `while (running)` loop around
+// `select(inputs, outputs)`, with one branch for the listening server, one
+// for the console and one for a client. Where the recipe blocks (the
+// handshake right after accept) or crashes (a client that leaves while
+// others do), this loop neither blocks nor crashes; see docs/ERRATA.md.
+
+import { createServer, type Server } from 'node:net';
+import type { Interface as ReadlineInterface } from 'node:readline';
+import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
+
+export type ChatConnection = Connection<FrameDecoder>;
+
+export interface ChatServerOptions {
+  port: number;
+  host: string;
+  /** listen()'s backlog: connections the kernel queues before accept. */
+  backlog: number;
+  /** A client that has not sent `NAME: <name>` by then is dropped. */
+  handshakeTimeoutMs: number;
+  maxFrameSize: number;
+  maxNameLength: number;
+  /** Where typed lines stop the server; null for none. */
+  console: ReadlineInterface | null;
+  /** Where the server's own messages go (one line each). */
+  log: (line: string) => void;
+}
+
+export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
+  port: 8800,
+  host: '127.0.0.1',
+  backlog: 511,
+  handshakeTimeoutMs: 10_000,
+  maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+  maxNameLength: 64,
+  console: null,
+  log: (line) => console.log(line),
+};
+
+/** What the original keeps in `clientmap`: the address and the name, plus
+ * the pickle shape the client speaks, so that it is answered in kind. */
+export interface ClientInfo {
+  address: string;
+  name: string;
+  shape: PickleShape;
+}
+
+const NAME_PREFIX = 'NAME: ';
+
+export class ChatServer {
+  /** The number of clients that have completed the handshake. */
+  clients = 0;
+  /** client → its address and name. */
+  readonly clientmap = new Map<ChatConnection, ClientInfo>();
+  /** Every client that has completed the handshake: the ones a message goes to. */
+  outputs: ChatConnection[] = [];
+  /** Accepted clients that have not yet sent their name, by deadline. */
+  private readonly handshakeDeadlines = new Map<ChatConnection, number>();
+  private running = false;
+  private readonly options: ChatServerOptions;
+  private readonly reactor: Reactor<FrameDecoder>;
+  private readonly listener: Listener<FrameDecoder>;
+  private readonly console: Console | null;
+
+  private constructor(readonly server: Server, options: ChatServerOptions) {
+    this.options = options;
+    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(options.maxFrameSize) });
+    this.listener = this.reactor.listen(server);
+    this.console = options.console && this.reactor.console(options.console);
+  }
+
+  /** Binds and listens (the original's __init__). Rejects with Node's error,
+   * such as EADDRINUSE, if it cannot. */
+  static async listen(overrides: Partial<ChatServerOptions> = {}): Promise<ChatServer> {
+    const options = { ...DEFAULT_SERVER_OPTIONS, ...overrides };
+    // Node sets SO_REUSEADDR on listening sockets itself.
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: options.port, host: options.host, backlog: options.backlog }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const chat = new ChatServer(server, options);
+    options.log(`Server listening to port: ${chat.port} ...`);
+    return chat;
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    return typeof address === 'object' && address !== null ? address.port : this.options.port;
+  }
+
+  /** Python installs this with signal.signal(SIGINT, ...); Node calls it
+   * from process.on('SIGINT'). It only ends the loop: run() closes
+   * everything once the loop is out of select(). */
+  sighandler = (): void => {
+    if (!this.running) return;
+    this.options.log('Shutting down server...');
+    this.running = false;
+    this.reactor.interrupt();
+  };
+
+  getClientName(client: ChatConnection): string {
+    const info = this.clientmap.get(client)!;
+    return `${info.name}@${info.address}`;
+  }
+
+  async run(): Promise<void> {
+    const inputs: Source[] = [this.listener];
+    if (this.console) inputs.push(this.console);
+    this.outputs = [];
+    this.running = true;
+    process.on('SIGINT', this.sighandler);
+    process.on('SIGTERM', this.sighandler);
+    try {
+      while (this.running) {
+        const [readable] = await this.reactor.select(inputs, this.outputs, this.timeToNextDeadline());
+        for (const sock of readable) {
+          if (sock === this.listener) {
+            this.accept(inputs);
+          } else if (sock === this.console) {
+            if (this.console.readLine() === null) {
+              // End of input (started with </dev/null, or in the background):
+              // stdin would stay readable for ever, so stop watching it.
+              inputs.splice(inputs.indexOf(this.console), 1);
+            } else {
+              this.sighandler();
+            }
+          } else {
+            this.serve(sock as ChatConnection, inputs);
+          }
+        }
+        this.dropLateHandshakes(inputs);
+      }
+    } finally {
+      process.off('SIGINT', this.sighandler);
+      process.off('SIGTERM', this.sighandler);
+      this.closeAll(inputs);
+    }
+  }
+
+  /** The listening server is readable: a client is waiting. */
+  private accept(inputs: Source[]): void {
+    const client = this.listener.accept()!;
+    // Python prints the address tuple, ('127.0.0.1', 54321), and the socket's
+    // file descriptor where this prints the connection's number.
+    this.options.log(`Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
+    // The original reads the name right here, blocking everyone until this
+    // client speaks. Here the client simply joins the inputs; its first
+    // frame, whenever it comes, is its handshake.
+    inputs.push(client);
+    this.handshakeDeadlines.set(client, Date.now() + this.options.handshakeTimeoutMs);
+  }
+
+  /** A client is readable: its handshake, a chat line, or its departure. */
+  private serve(sock: ChatConnection, inputs: Source[]): void {
+    let data;
+    try {
+      data = receive(sock);
+    } catch (error) {
+      // Python's `except socket.error`: the connection broke; it is a hang-up.
+      if (error !== sock.error && !(error instanceof ProtocolError)) throw error;
+      if (error instanceof ProtocolError) this.options.log(`Chat server: dropping ${this.describe(sock)}: ${error.reason}`);
+      this.hangUp(sock, inputs);
+      return;
+    }
+    if (data === null) {
+      this.hangUp(sock, inputs);
+    } else if (!this.clientmap.has(sock)) {
+      this.handshake(sock, data.text, data.shape, inputs);
+    } else if (data.text !== '') {
+      // The original reads an empty message as a hang-up; it is just nothing to say.
+      this.broadcast(`\n#[${this.getClientName(sock)}]>>${data.text}`, sock);
+    }
+  }
+
+  private handshake(client: ChatConnection, text: string, shape: PickleShape, inputs: Source[]): void {
+    const problem = this.checkHandshake(text);
+    if (problem !== undefined) {
+      this.options.log(`Chat server: dropping ${this.describe(client)}: ${problem}`);
+      this.hangUp(client, inputs);
+      return;
+    }
+    this.handshakeDeadlines.delete(client);
+    const cname = text.slice(NAME_PREFIX.length).trim();
+    this.clients += 1;
+    send(client, `CLIENT: ${client.remoteAddress}`, shape);
+    this.clientmap.set(client, { address: client.remoteAddress, name: cname, shape });
+    // Send joining information to the other clients.
+    this.broadcast(`\n(Connected: New client (${this.clients}) from ${this.getClientName(client)})`);
+    this.outputs.push(client);
+  }
+
+  private checkHandshake(text: string): string | undefined {
+    if (!text.startsWith(NAME_PREFIX)) return `first message is not "${NAME_PREFIX}<name>"`;
+    const name = text.slice(NAME_PREFIX.length).trim();
+    if (name === '') return 'empty name';
+    if ([...name].length > this.options.maxNameLength) return `name longer than ${this.options.maxNameLength} characters`;
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'name contains control characters';
+    return undefined;
+  }
+
+  /** Removes a client that left or was dropped, and tells everyone left. */
+  private hangUp(sock: ChatConnection, inputs: Source[]): void {
+    const info = this.clientmap.get(sock);
+    if (info !== undefined) {
+      this.options.log(`Chat server: ${sock.id} hung up`);
+      this.clients -= 1;
+    }
+    sock.close();
+    inputs.splice(inputs.indexOf(sock), 1);
+    this.handshakeDeadlines.delete(sock);
+    const at = this.outputs.indexOf(sock);
+    if (at !== -1) this.outputs.splice(at, 1);
+    if (info !== undefined) {
+      this.broadcast(`\n(Now hung up: Client from ${info.name}@${info.address})`);
+      this.clientmap.delete(sock);
+    }
+  }
+
+  /** `for output in self.outputs: if output != sock: send(output, msg)`.
+   * The original pickles the message again for every output; the bytes are
+   * the same each time, so here they are made once per pickle shape. */
+  private broadcast(msg: string, sender?: ChatConnection): void {
+    const frames: Partial<Record<PickleShape, Buffer>> = {};
+    for (const output of this.outputs) {
+      if (output === sender) continue;
+      const { shape } = this.clientmap.get(output)!;
+      output.write((frames[shape] ??= frame(msg, shape)));
+    }
+  }
+
+  /** How long select() may sleep before a handshake deadline passes. */
+  private timeToNextDeadline(): number | undefined {
+    // Deadlines are set in the order clients arrive, so the first is the earliest.
+    for (const deadline of this.handshakeDeadlines.values()) return Math.max(0, deadline - Date.now());
+    return undefined;
+  }
+
+  private dropLateHandshakes(inputs: Source[]): void {
+    const now = Date.now();
+    for (const [client, deadline] of this.handshakeDeadlines) {
+      if (deadline > now) break;
+      this.options.log(
+        `Chat server: dropping ${this.describe(client)}: no handshake within ${this.options.handshakeTimeoutMs / 1000} s`,
+      );
+      this.hangUp(client, inputs);
+    }
+  }
+
+  /** Names a client in a log line, by name once it has one. */
+  private describe(client: ChatConnection): string {
+    return this.clientmap.has(client)
+      ? `client ${client.id} (${this.getClientName(client)})`
+      : `connection ${client.id} from ${client.remoteAddress}`;
+  }
+
+  private closeAll(inputs: Source[]): void {
+    for (const source of inputs) source.close();
+    this.listener.close();
+    this.outputs = [];
+    this.handshakeDeadlines.clear();
+  }
+}

@@ -1,0 +1,183 @@
+// Test helpers: a raw chat client that speaks frames over a real socket,
+// the server run in this process, and the command lines as child processes.
+
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ChatServer, type ChatServerOptions } from '../../src/server.js';
+import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/pickle.js';
+import { FrameDecoder, frame } from '../../src/wire.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Waits for things to arrive in order: lines, messages... */
+class Mailbox<T> {
+  private readonly items: T[] = [];
+  private readonly waiters: ((item: T | undefined) => void)[] = [];
+  private closed = false;
+
+  put(item: T): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(item);
+    else this.items.push(item);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+
+  /** The next item, or undefined once closed and empty. */
+  take(): Promise<T | undefined> {
+    if (this.items.length > 0) return Promise.resolve(this.items.shift());
+    if (this.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  get pending(): readonly T[] {
+    return this.items;
+  }
+}
+
+/** A client that speaks the wire format and nothing more, for tests. */
+export class RawClient {
+  readonly messages = new Mailbox<DecodedPickle>();
+  private readonly decoder = new FrameDecoder();
+  readonly closed: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk);
+      for (let payload = this.decoder.next(); payload !== undefined; payload = this.decoder.next()) {
+        this.messages.put(decodePickle(payload));
+      }
+    });
+    socket.on('error', () => {});
+    this.closed = once(socket, 'close').then(() => this.messages.close());
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    const socket = connect({ port, host: '127.0.0.1' });
+    await once(socket, 'connect');
+    return new RawClient(socket);
+  }
+
+  /** Connects and completes the handshake; returns the server's reply. */
+  static async join(port: number, name: string, shape: PickleShape = 'str'): Promise<RawClient> {
+    const client = await RawClient.connect(port);
+    client.send(`NAME: ${name}`, shape);
+    const reply = await client.next();
+    if (reply !== 'CLIENT: 127.0.0.1') throw new Error(`unexpected handshake reply ${JSON.stringify(reply)}`);
+    return client;
+  }
+
+  send(text: string, shape: PickleShape = 'str'): void {
+    this.socket.write(frame(text, shape));
+  }
+
+  writeRaw(bytes: Buffer | string): void {
+    this.socket.write(bytes);
+  }
+
+  /** The next message's text, or undefined if the server closed the connection. */
+  async next(): Promise<string | undefined> {
+    return (await this.messages.take())?.text;
+  }
+
+  /** Waits until the server closes this connection; fails on any message. */
+  async expectClosed(): Promise<void> {
+    const message = await this.messages.take();
+    if (message !== undefined) throw new Error(`expected the connection to close, got ${JSON.stringify(message.text)}`);
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+}
+
+/** The server, run in this process on a free port, with its log kept. */
+export async function startServer(options: Partial<ChatServerOptions> = {}) {
+  const log = new Mailbox<string>();
+  const logged: string[] = [];
+  const server = await ChatServer.listen({
+    port: 0,
+    log: (line) => {
+      logged.push(line);
+      log.put(line);
+    },
+    ...options,
+  });
+  const running = server.run();
+  return {
+    server,
+    port: server.port,
+    logged,
+    /** Waits for the next log line matching the pattern, skipping others. */
+    async logLine(pattern: RegExp): Promise<string> {
+      for (;;) {
+        const line = await log.take();
+        if (line === undefined) throw new Error(`log ended without ${pattern}`);
+        if (pattern.test(line)) return line;
+      }
+    },
+    async stop(): Promise<void> {
+      server.sighandler();
+      await running;
+    },
+    running,
+  };
+}
+
+/** A command line of the project, as a child process, reading its output line by line. */
+export class ChildProgram {
+  readonly lines = new Mailbox<string>();
+  readonly output: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr = '';
+  private partial = '';
+
+  constructor(readonly child: ChildProcessWithoutNullStreams) {
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (text: string) => this.take(text));
+    child.stderr.on('data', (text: string) => (this.stderr += text));
+    this.exited = once(child, 'exit').then(([code, signal]) => {
+      this.lines.close();
+      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+    });
+  }
+
+  static start(script: string, args: string[]): ChildProgram {
+    const child = spawn(process.execPath, ['--enable-source-maps', '--import', 'tsx', script, ...args], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+    return new ChildProgram(child);
+  }
+
+  /** Waits for the next line of stdout matching the pattern, skipping others. */
+  async line(pattern: RegExp): Promise<string> {
+    for (;;) {
+      const line = await this.lines.take();
+      if (line === undefined) throw new Error(`exited without printing ${pattern}; stdout: ${JSON.stringify(this.output)} stderr: ${this.stderr}`);
+      if (pattern.test(line)) return line;
+    }
+  }
+
+  private take(text: string): void {
+    const parts = (this.partial + text).split('\n');
+    this.partial = parts.pop()!;
+    for (const line of parts) {
+      this.output.push(line);
+      this.lines.put(line);
+    }
+  }
+}
+
+/** The server's command line on a free port; resolves once it listens. */
+export async function startServerProgram(args: string[] = []): Promise<{ program: ChildProgram; port: number }> {
+  const program = ChildProgram.start('scripts/server.ts', ['--port', '0', ...args]);
+  const line = await program.line(/^Server listening to port: \d+ \.\.\.$/);
+  return { program, port: Number(/\d+/.exec(line)![0]) };
+}

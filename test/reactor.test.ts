@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { Reactor, type Connection, type Listener } from '../src/reactor.js';
+import { FrameDecoder, frame } from '../src/wire.js';
+
+// The reactor alone, with no chat: a listener, a connection, a console.
+
+describe('the reactor', () => {
+  let reactor: Reactor<FrameDecoder>;
+  let server: Server;
+  let listener: Listener<FrameDecoder>;
+  let peer: Socket;
+  let port: number;
+
+  beforeEach(async () => {
+    reactor = new Reactor({ makeInbox: () => new FrameDecoder() });
+    server = createServer();
+    listener = reactor.listen(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+  afterEach(() => {
+    peer?.destroy();
+    server.close();
+  });
+
+  /** A peer connects; the loop accepts it. */
+  async function acceptPeer(): Promise<Connection<FrameDecoder>> {
+    peer = connect({ port, host: '127.0.0.1' });
+    const [readable] = await reactor.select([listener], []);
+    assert.deepEqual(readable, [listener]);
+    return listener.accept()!;
+  }
+
+  test('a listener is readable when a connection waits, and not after it is accepted', async () => {
+    const connection = await acceptPeer();
+    assert.equal(connection.remoteAddress, '127.0.0.1');
+    assert.equal(listener.readable, false);
+    const [readable] = await reactor.select([listener], [], 50);
+    assert.deepEqual(readable, []);
+  });
+
+  test('a connection with half a frame is not readable; with the rest it is', async () => {
+    const connection = await acceptPeer();
+    const whole = frame('hello');
+    peer.write(whole.subarray(0, 5));
+    // A select that kept returning here would be a busy loop: it must sleep
+    // the whole timeout instead.
+    const [early] = await reactor.select([connection], [], 100);
+    assert.deepEqual(early, []);
+    peer.write(whole.subarray(5));
+    const [readable] = await reactor.select([connection], []);
+    assert.deepEqual(readable, [connection]);
+    assert.deepEqual(connection.inbox.next(), whole.subarray(8));
+  });
+
+  test('end of stream and errors make a connection readable', async () => {
+    const connection = await acceptPeer();
+    peer.end();
+    const [readable] = await reactor.select([connection], []);
+    assert.deepEqual(readable, [connection]);
+    assert.equal(connection.ended, true);
+  });
+
+  test('select returns at once when something is already queued', async () => {
+    const connection = await acceptPeer();
+    peer.write(frame('one'));
+    await reactor.select([connection], []);
+    // The frame is still there: select reports it again, without waiting for
+    // any new event (the 10-second timeout would fail the test).
+    const started = Date.now();
+    const [readable] = await reactor.select([connection], [], 10_000);
+    assert.deepEqual(readable, [connection]);
+    assert.ok(Date.now() - started < 5_000);
+  });
+
+  test('a console is readable when a line waits, and for good at end of input', async () => {
+    const input = new PassThrough();
+    const console = reactor.console(createInterface({ input, terminal: false }));
+    input.write('quit\n');
+    assert.deepEqual((await reactor.select([console], []))[0], [console]);
+    assert.equal(console.readLine(), 'quit');
+    input.end();
+    assert.deepEqual((await reactor.select([console], []))[0], [console]);
+    assert.equal(console.readLine(), null);
+    assert.deepEqual((await reactor.select([console], [], 10))[0], [console]);
+  });
+
+  test('a connection is writable only after output it could not send has drained', async () => {
+    const connection = await acceptPeer();
+    // Idle and able to take output, but with nothing waiting: not writable.
+    // (The original passed every client as an output and spun on this.)
+    assert.deepEqual((await reactor.select([], [connection], 50))[1], []);
+    peer.pause();
+    while (connection.socket.writableLength === 0) {
+      connection.write(Buffer.alloc(1024 * 1024));
+      await reactor.select([], [connection], 0);
+    }
+    assert.deepEqual((await reactor.select([], [connection], 50))[1], [], 'still congested');
+    peer.resume();
+    const [, writable] = await reactor.select([], [connection]);
+    assert.deepEqual(writable, [connection]);
+  });
+
+  test('writes made in one round leave in one socket write, in order', async () => {
+    const connection = await acceptPeer();
+    const writes: number[] = [];
+    const write = connection.socket.write.bind(connection.socket);
+    connection.socket.write = ((data: Buffer) => (writes.push(data.length), write(data))) as typeof connection.socket.write;
+    connection.write(frame('a'));
+    connection.write(frame('b'));
+    connection.write(frame('c'));
+    const received = new FrameDecoder();
+    peer.on('data', (chunk: Buffer) => received.push(chunk));
+    await reactor.select([], [], 0);
+    assert.deepEqual(writes, [3 * frame('a').length]);
+    const texts: string[] = [];
+    while (texts.length < 3) {
+      const payload = received.next();
+      if (payload === undefined) await once(peer, 'data');
+      else texts.push(payload.toString('latin1').at(-4)!);
+    }
+    assert.deepEqual(texts, ['a', 'b', 'c']);
+  });
+
+  test('interrupt() ends a sleeping select with nothing ready', async () => {
+    const pending = reactor.select([listener], []);
+    setTimeout(() => reactor.interrupt(), 10);
+    assert.deepEqual(await pending, [[], [], []]);
+  });
+
+  test('an idle select uses no CPU while it waits', async () => {
+    const connection = await acceptPeer();
+    const before = process.cpuUsage();
+    await reactor.select([listener, connection], [connection], 500);
+    const used = process.cpuUsage(before);
+    const cpuMs = (used.user + used.system) / 1000;
+    // A loop that polled would burn close to the whole 500 ms.
+    assert.ok(cpuMs < 100, `used ${cpuMs} ms of CPU while idle`);
+  });
+});
