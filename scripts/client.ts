@@ -1,0 +1,71 @@
+// The chat client's command line: `npm run client -- --name alice`, or
+// `npx tsx scripts/client.ts --help`.
+
+import { parseArgs } from 'node:util';
+import { ChatClient } from '../src/client.js';
+import { parseIntegerOption } from './options.js';
+
+const HELP = `Usage: npx tsx scripts/client.ts --name NAME [options]
+       (or: npm run client -- --name NAME [options])
+
+The select() chat client: type a line and press Enter to send it; messages
+from the others appear as they come, above the line you are typing.
+
+Options:
+  --name NAME              your name in the chat (required)
+  --port N                 the server's port (default 8800)
+  --host HOST              the server's host (default 127.0.0.1)
+  --pickle-shape str|tuple what to pickle: the bare string, as the recipe does
+                           (default), or a 1-tuple holding it, as the book's
+                           second edition does
+  -h, --help               show this help
+
+Ctrl-C leaves. With input from a pipe, every line is sent and the client
+leaves at the end of the input: printf 'hi\\n' | npx tsx scripts/client.ts --name bot
+Exit code 0, or 1 if the server cannot be reached or sends something malformed.
+`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      name: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'pickle-shape': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const name = values.name?.trim();
+  if (!name) throw new Error('--name is required (see --help)');
+  const shape = values['pickle-shape'] ?? 'str';
+  if (shape !== 'str' && shape !== 'tuple') throw new Error(`--pickle-shape is str or tuple, not "${shape}"`);
+  const client = new ChatClient({
+    name,
+    port: parseIntegerOption('--port', values.port, 8800, 1, 65535),
+    host: values.host ?? '127.0.0.1',
+    shape,
+    input: process.stdin,
+    output: process.stdout,
+  });
+  if (!(await client.connect())) {
+    client.close();
+    return client.interrupted ? 0 : 1;
+  }
+  return client.run();
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    // A usage error is one line, not a stack trace.
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { decodePickle } from '../src/pickle.js';
+import { FrameDecoder, frame } from '../src/wire.js';
+import { ChildProgram, RawClient, startServerProgram } from './helpers/chat.js';
+
+function startClient(port: number, name: string, extra: string[] = []): ChildProgram {
+  return ChildProgram.start('scripts/client.ts', ['--name', name, '--port', String(port), ...extra]);
+}
+
+/** A client connected to the server and done with its handshake. */
+async function connectedClient(port: number, name: string, extra: string[] = []): Promise<ChildProgram> {
+  const client = startClient(port, name, extra);
+  assert.equal(await client.line(/^Now connected/), `Now connected to chat server@ port ${port}`);
+  return client;
+}
+
+describe('scripts/client.ts with the server', () => {
+  let server: Awaited<ReturnType<typeof startServerProgram>>;
+  let bob: RawClient;
+
+  beforeEach(async () => {
+    server = await startServerProgram();
+    bob = await RawClient.join(server.port, 'bob');
+  });
+  afterEach(async () => {
+    server.program.child.kill('SIGKILL');
+    await server.program.exited;
+  });
+
+  /** Bob sees alice join, so her handshake is done. */
+  async function aliceJoins(extra: string[] = []): Promise<ChildProgram> {
+    const alice = await connectedClient(server.port, 'alice', extra);
+    assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+    return alice;
+  }
+
+  test('sends typed lines and prints incoming ones as the original does', async () => {
+    const alice = await aliceJoins();
+    alice.child.stdin.write('hello bob\n');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>hello bob');
+    bob.send('hi alice');
+    // The message starts with a newline, and the client adds one: data + '\n'.
+    assert.equal(await alice.line(/#\[bob/), '#[bob@127.0.0.1]>>hi alice');
+    assert.equal(alice.output.at(-2), '');
+    alice.child.kill('SIGINT');
+  });
+
+  test('trims what is typed and sends nothing for an empty line', async () => {
+    const alice = await aliceJoins();
+    alice.child.stdin.write('\n   \n\t padded  \t\n');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>padded');
+    alice.child.stdin.write('next\n');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>next', 'nothing was sent between the two');
+    alice.child.kill('SIGINT');
+  });
+
+  test('piped input is all sent, then the client leaves and exits 0', async () => {
+    const alice = startClient(server.port, 'alice');
+    alice.child.stdin.end('one\ntwo\nthree\n');
+    assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>one');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>two');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>three');
+    assert.equal(await bob.next(), '\n(Now hung up: Client from alice@127.0.0.1)');
+    assert.deepEqual(await alice.exited, { code: 0, signal: null });
+  });
+
+  test('non-ASCII text both ways', async () => {
+    const alice = await aliceJoins();
+    alice.child.stdin.write('Grüße, 你好 😀\n');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>Grüße, 你好 😀');
+    bob.send('café ☕');
+    assert.equal(await alice.line(/#\[bob/), '#[bob@127.0.0.1]>>café ☕');
+    alice.child.kill('SIGINT');
+  });
+
+  test('Ctrl-C as a signal prints " Client interrupted. " and exits 0', async () => {
+    const alice = await aliceJoins();
+    alice.child.kill('SIGINT');
+    assert.equal(await alice.line(/interrupted/), ' Client interrupted. ');
+    assert.deepEqual(await alice.exited, { code: 0, signal: null });
+    assert.equal(await bob.next(), '\n(Now hung up: Client from alice@127.0.0.1)');
+  });
+
+  test('the server going away prints "Client shutting down." and exits 0', async () => {
+    const alice = await aliceJoins();
+    server.program.child.kill('SIGKILL');
+    assert.equal(await alice.line(/shutting/), 'Client shutting down.');
+    assert.deepEqual(await alice.exited, { code: 0, signal: null });
+  });
+});
+
+describe('scripts/client.ts without a working server', () => {
+  test('no server listening: one line, exit 1', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const { port } = closed.address() as { port: number };
+    closed.close();
+    const client = startClient(port, 'alice');
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${port}`]);
+    assert.equal(client.stderr, '');
+  });
+
+  test('a host that does not resolve: the same line, exit 1', async () => {
+    const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--host', 'no-such-host.invalid', '--port', '8800']);
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.deepEqual(client.output, ['Failed to connect to chat server @ port 8800']);
+  });
+
+  test('--name is required', async () => {
+    const client = ChildProgram.start('scripts/client.ts', []);
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.stderr, '--name is required (see --help)\n');
+  });
+
+  test('--help documents every option', async () => {
+    const client = ChildProgram.start('scripts/client.ts', ['--help']);
+    assert.deepEqual(await client.exited, { code: 0, signal: null });
+    for (const flag of ['--name', '--port', '--host', '--pickle-shape']) assert.ok(client.output.join('\n').includes(flag), flag);
+  });
+});
+
+describe('scripts/client.ts against a hand-made server', () => {
+  let server: ReturnType<typeof createServer>;
+  let port: number;
+  let accepted: Promise<Socket>;
+
+  beforeEach(async () => {
+    server = createServer();
+    accepted = once(server, 'connection').then(([socket]) => socket as Socket);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+  afterEach(() => server.close());
+
+  async function firstFrame(socket: Socket): Promise<Buffer> {
+    const decoder = new FrameDecoder();
+    for (;;) {
+      const [chunk] = (await once(socket, 'data')) as [Buffer];
+      decoder.push(chunk);
+      const payload = decoder.next();
+      if (payload) return payload;
+    }
+  }
+
+  test('--pickle-shape tuple sends 1-tuples, as the second edition does', async () => {
+    const client = startClient(port, 'alice', ['--pickle-shape', 'tuple']);
+    const socket = await accepted;
+    assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'NAME: alice', shape: 'tuple' });
+    socket.write(frame('CLIENT: 127.0.0.1', 'tuple'));
+    client.child.stdin.write('hi\n');
+    assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'hi', shape: 'tuple' });
+    socket.destroy();
+    assert.deepEqual(await client.exited, { code: 0, signal: null });
+  });
+
+  test('a malformed frame from the server: one line, exit 1', async () => {
+    const client = startClient(port, 'alice');
+    const socket = await accepted;
+    await firstFrame(socket);
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    socket.write(Buffer.from('00000002000000004e2e', 'hex')); // a pickle of None
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.output.at(-1), 'Malformed message from the chat server: pickle opcode NONE is not allowed (only strings are accepted)');
+    socket.destroy();
+  });
+});
