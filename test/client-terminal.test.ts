@@ -1,0 +1,81 @@
+// The client in a real terminal: tmux runs it in a pseudo-terminal and shows
+// us the screen as a user would see it.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { ROOT, RawClient, startServer } from './helpers/chat.js';
+
+const tmuxMissing = spawnSync('tmux', ['-V']).error !== undefined;
+
+describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not installed, so there is no terminal to test in' }, () => {
+  const socketName = `selectchat-test-${process.pid}`;
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+  let chat: Awaited<ReturnType<typeof startServer>>;
+  let bob: RawClient;
+
+  function screen(): string[] {
+    return tmux('capture-pane', '-p', '-t', 'chat').split('\n').map((line) => line.trimEnd());
+  }
+
+  function cursor(): { x: number; y: number } {
+    const [x, y] = tmux('display-message', '-p', '-t', 'chat', '#{cursor_x} #{cursor_y}').trim().split(' ').map(Number);
+    return { x: x!, y: y! };
+  }
+
+  /** The screen is drawn by another process; look until it shows what is expected. */
+  async function waitForScreen(what: string, matches: (lines: string[]) => boolean): Promise<string[]> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const lines = screen();
+      if (matches(lines)) return lines;
+      if (Date.now() > deadline) assert.fail(`the screen never showed ${what}:\n${lines.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  before(async () => {
+    chat = await startServer();
+    bob = await RawClient.join(chat.port, 'bob');
+    const command = `${process.execPath} --import tsx scripts/client.ts --name alice --port ${chat.port}`;
+    tmux('new-session', '-d', '-s', 'chat', '-x', '100', '-y', '20', '-c', ROOT, command);
+    // Keep the screen after the client exits, to read its last words.
+    tmux('set-option', '-t', 'chat', 'remain-on-exit', 'on');
+    assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+  });
+  after(async () => {
+    spawnSync('tmux', ['-L', socketName, 'kill-server']);
+    await chat.stop();
+  });
+
+  test('shows the prompt with the address the server saw', async () => {
+    await waitForScreen('the prompt', (lines) => lines.includes('[alice@127.0.0.1]>'));
+  });
+
+  test('a message arriving mid-line is printed above the half-typed line, cursor where it was', async () => {
+    tmux('send-keys', '-t', 'chat', '-l', 'half a line');
+    tmux('send-keys', '-t', 'chat', 'Left', 'Left', 'Left', 'Left');
+    const prompt = '[alice@127.0.0.1]> ';
+    await waitForScreen('the half-typed line', (lines) => lines.includes(`${prompt}half a line`) && cursor().x === prompt.length + 7);
+
+    bob.send('hello from bob');
+    const lines = await waitForScreen('the message', (lines) => lines.includes('#[bob@127.0.0.1]>>hello from bob'));
+    const message = lines.indexOf('#[bob@127.0.0.1]>>hello from bob');
+    assert.equal(lines[message + 1], `${prompt}half a line`, 'the prompt and the half line moved below the message');
+    assert.deepEqual(cursor(), { x: prompt.length + 7, y: message + 1 }, 'the cursor is where it was in the line');
+    assert.equal(lines.filter((line) => line.includes('half a line')).length, 1, 'the old copy of the line is gone');
+
+    // Editing goes on where it was. Keys go one at a time, as typed: Node 20's
+    // readline misplaces a chunk of several characters inserted mid-line.
+    for (const key of 'new ') tmux('send-keys', '-t', 'chat', '-l', key);
+    tmux('send-keys', '-t', 'chat', 'Enter');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>half a new line');
+  });
+
+  test('Ctrl-C prints " Client interrupted. " and leaves', async () => {
+    tmux('send-keys', '-t', 'chat', 'C-c');
+    assert.equal(await bob.next(), '\n(Now hung up: Client from alice@127.0.0.1)');
+    await waitForScreen('the goodbye', (lines) => lines.includes(' Client interrupted.'));
+    await waitForScreen('the client gone', () => tmux('display-message', '-p', '-t', 'chat', '#{pane_dead} #{pane_dead_status}').trim() === '1 0');
+  });
+});
