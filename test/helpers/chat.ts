@@ -40,9 +40,12 @@ class Mailbox<T> {
   }
 }
 
+/** A message as it came: decoded, and the pickle's bytes. */
+export type ReceivedMessage = DecodedPickle & { payload: Buffer };
+
 /** A client that speaks the wire format and nothing more, for tests. */
 export class RawClient {
-  readonly messages = new Mailbox<DecodedPickle>();
+  readonly messages = new Mailbox<ReceivedMessage>();
   private readonly decoder = new FrameDecoder();
   readonly closed: Promise<void>;
 
@@ -50,7 +53,7 @@ export class RawClient {
     socket.on('data', (chunk: Buffer) => {
       this.decoder.push(chunk);
       for (let payload = this.decoder.next(); payload !== undefined; payload = this.decoder.next()) {
-        this.messages.put(decodePickle(payload));
+        this.messages.put({ ...decodePickle(payload), payload });
       }
     });
     socket.on('error', () => {});
@@ -78,6 +81,11 @@ export class RawClient {
 
   writeRaw(bytes: Buffer | string): void {
     this.socket.write(bytes);
+  }
+
+  /** The next message whole, or undefined if the server closed the connection. */
+  nextMessage(): Promise<ReceivedMessage | undefined> {
+    return this.messages.take();
   }
 
   /** The next message's text, or undefined if the server closed the connection. */
@@ -146,6 +154,12 @@ export class ChildProgram {
       this.lines.close();
       return { code: code as number | null, signal: signal as NodeJS.Signals | null };
     });
+  }
+
+  /** The project's Python port of the recipe (test/interop/). */
+  static python(args: string[]): ChildProgram {
+    const child = spawn('python3', ['-u', 'test/interop/chat_server_with_select.py', ...args], { cwd: ROOT, stdio: 'pipe' });
+    return new ChildProgram(child);
   }
 
   static start(script: string, args: string[]): ChildProgram {
