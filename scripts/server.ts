@@ -19,6 +19,15 @@ Options:
                           (default ${DEFAULT_SERVER_OPTIONS.handshakeTimeoutMs / 1000})
   --max-frame-size N      largest frame accepted, in bytes (default ${DEFAULT_SERVER_OPTIONS.maxFrameSize})
   --max-name-length N     longest name accepted, in characters (default ${DEFAULT_SERVER_OPTIONS.maxNameLength})
+  --max-clients N         connections at once; a newcomer past it is closed
+                          (default ${DEFAULT_SERVER_OPTIONS.maxClients})
+  --output-soft-limit N   bytes of output waiting for a client that make it
+                          congested: other clients' lines wait until it drains
+                          (default ${DEFAULT_SERVER_OPTIONS.outputSoftLimit})
+  --output-hard-limit N   bytes of output waiting that get a client dropped at
+                          once (default ${DEFAULT_SERVER_OPTIONS.outputHardLimit})
+  --slow-client-grace S   seconds a congested client may go without reading
+                          before it is dropped (default ${DEFAULT_SERVER_OPTIONS.slowClientGraceMs / 1000})
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
@@ -36,6 +45,10 @@ async function main(): Promise<void> {
       'handshake-timeout': { type: 'string' },
       'max-frame-size': { type: 'string' },
       'max-name-length': { type: 'string' },
+      'max-clients': { type: 'string' },
+      'output-soft-limit': { type: 'string' },
+      'output-hard-limit': { type: 'string' },
+      'slow-client-grace': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -54,6 +67,11 @@ async function main(): Promise<void> {
       1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], DEFAULT_SERVER_OPTIONS.handshakeTimeoutMs / 1000, 1, 3600),
     maxFrameSize: parseIntegerOption('--max-frame-size', values['max-frame-size'], DEFAULT_SERVER_OPTIONS.maxFrameSize, 16, 0xffffffff),
     maxNameLength: parseIntegerOption('--max-name-length', values['max-name-length'], DEFAULT_SERVER_OPTIONS.maxNameLength, 1, 1024),
+    maxClients: parseIntegerOption('--max-clients', values['max-clients'], DEFAULT_SERVER_OPTIONS.maxClients, 1, 1_000_000),
+    outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], DEFAULT_SERVER_OPTIONS.outputSoftLimit, 1024, 2 ** 32),
+    outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], DEFAULT_SERVER_OPTIONS.outputHardLimit, 1024, 2 ** 32),
+    slowClientGraceMs:
+      1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], DEFAULT_SERVER_OPTIONS.slowClientGraceMs / 1000, 1, 3600),
     // terminal: false leaves a terminal in its usual mode, so Ctrl-C is a
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),

@@ -23,6 +23,16 @@ export interface ChatServerOptions {
   handshakeTimeoutMs: number;
   maxFrameSize: number;
   maxNameLength: number;
+  /** Connections at once (named or still in the handshake); more are closed. */
+  maxClients: number;
+  /** Soft limit: a client with this much output waiting is congested, and
+   * the server stops reading other clients' lines until it drains. */
+  outputSoftLimit: number;
+  /** Hard limit: a client with this much output waiting is dropped at once. */
+  outputHardLimit: number;
+  /** A congested client that takes none of its output for this long is
+   * dropped, so that one client that stopped reading cannot stall the room. */
+  slowClientGraceMs: number;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
   /** Where the server's own messages go (one line each). */
@@ -36,6 +46,10 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   handshakeTimeoutMs: 10_000,
   maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
   maxNameLength: 64,
+  maxClients: 10_000,
+  outputSoftLimit: 1024 * 1024,
+  outputHardLimit: 8 * 1024 * 1024,
+  slowClientGraceMs: 5_000,
   console: null,
   log: (line) => console.log(line),
 };
@@ -50,6 +64,13 @@ export interface ClientInfo {
 
 const NAME_PREFIX = 'NAME: ';
 
+/** How a congested client is doing: the least output it has had waiting
+ * since it became congested, and when that least was last lowered. */
+interface Congestion {
+  lowestPending: number;
+  progressAt: number;
+}
+
 export class ChatServer {
   /** The number of clients that have completed the handshake. */
   clients = 0;
@@ -59,6 +80,8 @@ export class ChatServer {
   outputs: ChatConnection[] = [];
   /** Accepted clients that have not yet sent their name, by deadline. */
   private readonly handshakeDeadlines = new Map<ChatConnection, number>();
+  /** Clients with more output waiting than the soft limit. */
+  private readonly congested = new Map<ChatConnection, Congestion>();
   private running = false;
   private readonly options: ChatServerOptions;
   private readonly reactor: Reactor<FrameDecoder>;
@@ -119,7 +142,13 @@ export class ChatServer {
     process.on('SIGTERM', this.sighandler);
     try {
       while (this.running) {
-        const [readable] = await this.reactor.select(inputs, this.outputs, this.timeToNextDeadline());
+        // While a client is congested, its output can drain only if the
+        // others stop adding to it: their lines wait in the kernel (and TCP
+        // slows them down) until select() says the congested one drained.
+        const watched = this.congested.size === 0 ? inputs : inputs.filter((source) => !this.isQuietSender(source));
+        // The congested clients are the outputs: select() wakes the loop
+        // when one of them has drained, and the check below sees it.
+        const [readable] = await this.reactor.select(watched, [...this.congested.keys()], this.timeToNextDeadline());
         for (const sock of readable) {
           if (sock === this.listener) {
             this.accept(inputs);
@@ -131,10 +160,11 @@ export class ChatServer {
             } else {
               this.sighandler();
             }
-          } else {
+          } else if (!this.isQuietSender(sock)) {
             this.serve(sock as ChatConnection, inputs);
           }
         }
+        for (const client of this.congested.keys()) this.checkCongestion(client, inputs);
         this.dropLateHandshakes(inputs);
       }
     } finally {
@@ -144,9 +174,19 @@ export class ChatServer {
     }
   }
 
+  /** A named client whose lines must wait because another is congested. */
+  private isQuietSender(source: Source): boolean {
+    return this.congested.size > 0 && this.clientmap.has(source as ChatConnection) && !this.congested.has(source as ChatConnection);
+  }
+
   /** The listening server is readable: a client is waiting. */
   private accept(inputs: Source[]): void {
     const client = this.listener.accept()!;
+    if (this.clientmap.size + this.handshakeDeadlines.size >= this.options.maxClients) {
+      this.options.log(`Chat server: refusing connection ${client.id} from ${client.remoteAddress}: ${this.options.maxClients} clients already connected`);
+      client.destroy();
+      return;
+    }
     // Python prints the address tuple, ('127.0.0.1', 54321), and the socket's
     // file descriptor where this prints the connection's number.
     this.options.log(`Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
@@ -165,8 +205,8 @@ export class ChatServer {
     } catch (error) {
       // Python's `except socket.error`: the connection broke; it is a hang-up.
       if (error !== sock.error && !(error instanceof ProtocolError)) throw error;
-      if (error instanceof ProtocolError) this.options.log(`Chat server: dropping ${this.describe(sock)}: ${error.reason}`);
-      this.hangUp(sock, inputs);
+      if (error instanceof ProtocolError) this.drop(sock, error.reason, inputs);
+      else this.hangUp(sock, inputs);
       return;
     }
     if (data === null) {
@@ -182,8 +222,7 @@ export class ChatServer {
   private handshake(client: ChatConnection, text: string, shape: PickleShape, inputs: Source[]): void {
     const problem = this.checkHandshake(text);
     if (problem !== undefined) {
-      this.options.log(`Chat server: dropping ${this.describe(client)}: ${problem}`);
-      this.hangUp(client, inputs);
+      this.drop(client, problem, inputs);
       return;
     }
     this.handshakeDeadlines.delete(client);
@@ -206,6 +245,12 @@ export class ChatServer {
     return undefined;
   }
 
+  /** Closes a client the server will not keep, saying why in one log line. */
+  private drop(client: ChatConnection, reason: string, inputs: Source[]): void {
+    this.options.log(`Chat server: dropping ${this.describe(client)}: ${reason}`);
+    this.hangUp(client, inputs);
+  }
+
   /** Removes a client that left or was dropped, and tells everyone left. */
   private hangUp(sock: ChatConnection, inputs: Source[]): void {
     const info = this.clientmap.get(sock);
@@ -216,6 +261,7 @@ export class ChatServer {
     sock.close();
     inputs.splice(inputs.indexOf(sock), 1);
     this.handshakeDeadlines.delete(sock);
+    this.congested.delete(sock);
     const at = this.outputs.indexOf(sock);
     if (at !== -1) this.outputs.splice(at, 1);
     if (info !== undefined) {
@@ -233,24 +279,53 @@ export class ChatServer {
       if (output === sender) continue;
       const { shape } = this.clientmap.get(output)!;
       output.write((frames[shape] ??= frame(msg, shape)));
+      if (output.pendingOutputBytes >= this.options.outputSoftLimit && !this.congested.has(output)) {
+        this.congested.set(output, { lowestPending: output.pendingOutputBytes, progressAt: Date.now() });
+      }
     }
   }
 
-  /** How long select() may sleep before a handshake deadline passes. */
+  /** The slow-consumer policy, applied to one congested client (see
+   * docs/RELIABILITY.md): over the hard limit it is dropped; taking none of
+   * its output for the grace period it is dropped; under the soft limit it
+   * is congested no more. */
+  private checkCongestion(client: ChatConnection, inputs: Source[]): void {
+    const congestion = this.congested.get(client);
+    if (congestion === undefined) return;
+    const pending = client.pendingOutputBytes;
+    const now = Date.now();
+    if (pending < this.options.outputSoftLimit) {
+      this.congested.delete(client);
+    } else if (pending > this.options.outputHardLimit) {
+      client.destroy(); // its output is not worth keeping in memory
+      this.drop(client, `${pending} bytes of output waiting, over the hard limit of ${this.options.outputHardLimit}`, inputs);
+    } else if (pending < congestion.lowestPending) {
+      congestion.lowestPending = pending;
+      congestion.progressAt = now;
+    } else if (now - congestion.progressAt >= this.options.slowClientGraceMs) {
+      client.destroy();
+      this.drop(client, `read nothing for ${this.options.slowClientGraceMs / 1000} s with ${pending} bytes of output waiting`, inputs);
+    }
+  }
+
+  /** How long select() may sleep before a handshake deadline or a slow
+   * client's grace period runs out. */
   private timeToNextDeadline(): number | undefined {
-    // Deadlines are set in the order clients arrive, so the first is the earliest.
-    for (const deadline of this.handshakeDeadlines.values()) return Math.max(0, deadline - Date.now());
-    return undefined;
+    let next = Infinity;
+    // Handshake deadlines are set in the order clients arrive, so the first is the earliest.
+    for (const deadline of this.handshakeDeadlines.values()) {
+      next = deadline;
+      break;
+    }
+    for (const { progressAt } of this.congested.values()) next = Math.min(next, progressAt + this.options.slowClientGraceMs);
+    return next === Infinity ? undefined : Math.max(0, next - Date.now());
   }
 
   private dropLateHandshakes(inputs: Source[]): void {
     const now = Date.now();
     for (const [client, deadline] of this.handshakeDeadlines) {
       if (deadline > now) break;
-      this.options.log(
-        `Chat server: dropping ${this.describe(client)}: no handshake within ${this.options.handshakeTimeoutMs / 1000} s`,
-      );
-      this.hangUp(client, inputs);
+      this.drop(client, `no handshake within ${this.options.handshakeTimeoutMs / 1000} s`, inputs);
     }
   }
 

@@ -13,7 +13,7 @@ describe('scripts/server.ts', () => {
     const program = ChildProgram.start('scripts/server.ts', ['--help']);
     assert.deepEqual(await program.exited, { code: 0, signal: null });
     const help = program.output.join('\n');
-    for (const flag of ['--port', '--host', '--backlog', '--handshake-timeout', '--max-frame-size', '--max-name-length']) {
+    for (const flag of ['--port', '--host', '--backlog', '--handshake-timeout', '--max-frame-size', '--max-name-length', '--max-clients', '--output-soft-limit', '--output-hard-limit', '--slow-client-grace']) {
       assert.ok(help.includes(flag), `--help mentions ${flag}`);
     }
   });
