@@ -295,18 +295,20 @@ export class Connection<TInbox extends Inbox> {
     return drained;
   }
 
-  /** Python's `sock.close()`: sends what is pending, then closes. */
-  close(): void {
+  /** Python's `sock.close()`: sends what is pending, then closes. Output
+   * the peer has not taken after `lingerMs` is dropped with the socket. */
+  close(lingerMs = 2000): void {
     if (this.closed) return;
     this.flush();
     this.closed = true;
     this.reactor.forget(this);
     this.socket.end();
-    // What is left to send leaves on its own; a closed connection must not
-    // keep the process alive, and a peer that never reads must not keep the
-    // socket open: after two idle seconds it is dropped.
+    // Whatever the peer still sends is of no interest now.
+    this.socket.pause();
+    // A closed connection must not keep the process alive, nor stay open
+    // for a peer that never reads.
     this.socket.unref();
-    this.socket.setTimeout(2000, () => this.socket.destroy());
+    setTimeout(() => this.socket.destroy(), lingerMs).unref();
   }
 
   /** Drops the connection at once, pending output and all. */

@@ -337,7 +337,9 @@ export class ChatServer {
   }
 
   private closeAll(inputs: Source[]): void {
-    for (const source of inputs) source.close();
+    // Goodbyes get half a second to leave, so that the process exits promptly
+    // even when clients were busy sending.
+    for (const source of inputs) source.close(500);
     this.listener.close();
     this.outputs = [];
     this.handshakeDeadlines.clear();

@@ -56,8 +56,9 @@ export class RawClient {
         this.messages.put({ ...decodePickle(payload), payload });
       }
     });
+    // A reset is one way for the server to close: 'close' follows and says so.
     socket.on('error', () => {});
-    this.closed = once(socket, 'close').then(() => this.messages.close());
+    this.closed = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => this.messages.close());
   }
 
   static async connect(port: number): Promise<RawClient> {

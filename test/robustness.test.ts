@@ -1,0 +1,309 @@
+// Bad input, load and churn: every offender is closed with a reason, and
+// everyone else goes on without losing a line.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { encodePickle } from '../src/pickle.js';
+import { frame, HEADER_SIZE } from '../src/wire.js';
+import { RawClient, startServer, startServerProgram } from './helpers/chat.js';
+import { SeededRandom } from './helpers/random.js';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** A frame around arbitrary payload bytes. */
+function rawFrame(payload: Buffer | string): Buffer {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+  return Buffer.concat([header(bytes.length), bytes]);
+}
+
+function header(length: number, tail = 0): Buffer {
+  const bytes = Buffer.alloc(HEADER_SIZE);
+  bytes.writeUInt32BE(length, 0);
+  bytes.writeUInt32BE(tail, 4);
+  return bytes;
+}
+
+/** Alice and Bob, joined and still chatting: the room that must go on. */
+async function sentinels(port: number): Promise<{ alice: RawClient; bob: RawClient }> {
+  const alice = await RawClient.join(port, 'alice');
+  const bob = await RawClient.join(port, 'bob');
+  assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
+  return { alice, bob };
+}
+
+async function stillChatting(alice: RawClient, bob: RawClient, line: string): Promise<void> {
+  alice.send(line);
+  assert.equal(await bob.next(), `\n#[alice@127.0.0.1]>>${line}`);
+  bob.send(`re: ${line}`);
+  assert.equal(await alice.next(), `\n#[bob@127.0.0.1]>>re: ${line}`);
+}
+
+describe('bad input after the handshake', () => {
+  let chat: Server;
+  let alice: RawClient;
+  let bob: RawClient;
+  beforeEach(async () => {
+    chat = await startServer();
+    ({ alice, bob } = await sentinels(chat.port));
+  });
+  afterEach(() => chat.stop());
+
+  const cases: [string, Buffer, RegExp][] = [
+    ['a length of 0xFFFFFFFF', header(0xffffffff), /^frame of 4294967295 bytes is over the limit of 1048576$/],
+    ['a length one past the limit', header(1024 * 1024 + 1), /^frame of 1048577 bytes is over the limit of 1048576$/],
+    ['a nonzero header tail', Buffer.concat([header(12, 0xdeadbeef), encodePickle('hi')]), /^frame header bytes 4-7 must be zero, got deadbeef$/],
+    ['a zero-length payload', header(0), /^empty pickle$/],
+    ['random bytes', rawFrame(new SeededRandom(7).bytes(64)), /./],
+    ['GLOBAL and REDUCE (os.system)', rawFrame("cos\nsystem\n(S'touch /tmp/pwned'\ntR."), /^pickle opcode GLOBAL is not allowed/],
+    ['STACK_GLOBAL', rawFrame('\x80\x04\x8c\x02os\x8c\x06system\x93.'), /^pickle opcode STACK_GLOBAL is not allowed/],
+    ['BUILD', rawFrame('\x80\x02X\x01\x00\x00\x00ab.'), /^pickle opcode BUILD is not allowed/],
+    ['INST', rawFrame('(ios\nsystem\n.'), /^pickle opcode INST is not allowed/],
+    ['OBJ', rawFrame('(o.'), /^pickle opcode OBJ is not allowed/],
+    ['NEWOBJ', rawFrame('\x80\x02\x81.'), /^pickle opcode NEWOBJ is not allowed/],
+    ['PERSID', rawFrame('P0\n.'), /^pickle opcode PERSID is not allowed/],
+    ['EXT1', rawFrame('\x80\x02\x82\x01.'), /^pickle opcode EXT1 is not allowed/],
+    ['GET', rawFrame('Vhi\np0\ng0\n.'), /^pickle opcode GET is not allowed/],
+    ['a number', rawFrame('\x80\x02K\x01.'), /^pickle opcode BININT1 is not allowed/],
+    ['a list', rawFrame('\x80\x02].'), /^pickle opcode EMPTY_LIST is not allowed/],
+    ['None', rawFrame('\x80\x02N.'), /^pickle opcode NONE is not allowed/],
+    ['invalid UTF-8', rawFrame('\x80\x02X\x02\x00\x00\x00\xff\xfeq\x00.'), /^BINUNICODE is not valid UTF-8$/],
+    ['bytes after STOP', rawFrame('\x80\x02X\x02\x00\x00\x00hiq\x00.\x00'), /^1 bytes after STOP$/],
+    ['an inner length running past the frame', rawFrame('\x80\x02X\x00\x01\x00\x00hi.'), /^BINUNICODE data runs past the end of the pickle$/],
+    ['deep MARK nesting', rawFrame('('.repeat(100_000)), /^pickle nests too deeply$/],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    test(name, async () => {
+      const mallory = await RawClient.join(chat.port, 'mallory');
+      await Promise.all([alice.next(), bob.next()]);
+      mallory.writeRaw(bytes);
+      await mallory.expectClosed();
+      const line = await chat.logLine(/dropping/);
+      const [, why] = /^Chat server: dropping client \d+ \(mallory@127\.0\.0\.1\): (.*)$/.exec(line) ?? [];
+      assert.match(why ?? line, reason);
+      assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
+      assert.equal(await bob.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
+      await stillChatting(alice, bob, `after ${name}`);
+    });
+  }
+
+  test('a frame cut off by end of stream', async () => {
+    const mallory = await RawClient.join(chat.port, 'mallory');
+    await Promise.all([alice.next(), bob.next()]);
+    mallory.socket.end(frame('never finished').subarray(0, 15));
+    assert.match(await chat.logLine(/dropping/), /: frame cut off by end of stream$/);
+    assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
+    assert.equal(await bob.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
+    await stillChatting(alice, bob, 'after a cut-off frame');
+  });
+
+  test('a frame dribbled one byte at a time over seconds is legal', async () => {
+    const carol = await RawClient.join(chat.port, 'carol');
+    await Promise.all([alice.next(), bob.next()]);
+    const slow = frame('worth the wait');
+    let sent = 0;
+    const dribble = setInterval(() => carol.writeRaw(slow.subarray(sent, ++sent)), 1500 / slow.length);
+    // Meanwhile the others chat undisturbed.
+    await stillChatting(alice, bob, 'while carol dribbles');
+    assert.equal(await alice.next(), '\n#[carol@127.0.0.1]>>worth the wait');
+    clearInterval(dribble);
+    assert.equal(sent, slow.length);
+  });
+});
+
+describe('bad input as the first frame', () => {
+  let chat: Server;
+  let alice: RawClient;
+  let bob: RawClient;
+  beforeEach(async () => {
+    chat = await startServer();
+    ({ alice, bob } = await sentinels(chat.port));
+  });
+  afterEach(() => chat.stop());
+
+  const cases: [string, Buffer, RegExp][] = [
+    ['a first frame that is not NAME:', frame('hello'), /^first message is not "NAME: <name>"$/],
+    ['an empty name', frame('NAME:    '), /^empty name$/],
+    ['a name of 65 characters', frame(`NAME: ${'n'.repeat(65)}`), /^name longer than 64 characters$/],
+    ['a name with control characters', frame('NAME: evil\u001b[2J'), /^name contains control characters$/],
+    ['a malicious first pickle', rawFrame("cos\nsystem\n(S'id'\ntR."), /^pickle opcode GLOBAL is not allowed/],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    test(name, async () => {
+      const stranger = await RawClient.connect(chat.port);
+      stranger.writeRaw(bytes);
+      await stranger.expectClosed();
+      const line = await chat.logLine(/dropping/);
+      const [, why] = /^Chat server: dropping connection \d+ from 127\.0\.0\.1: (.*)$/.exec(line) ?? [];
+      assert.match(why ?? line, reason);
+      // Never joined, so no one is told it left.
+      await stillChatting(alice, bob, `after ${name}`);
+    });
+  }
+
+  test('a name of exactly 64 characters, non-ASCII, is fine', async () => {
+    const name = 'é'.repeat(64);
+    const carol = await RawClient.join(chat.port, name);
+    assert.equal(await alice.next(), `\n(Connected: New client (3) from ${name}@127.0.0.1)`);
+    carol.end();
+  });
+
+  test('a newcomer past the maximum number of clients is closed with a log line', async () => {
+    await chat.stop();
+    chat = await startServer({ maxClients: 2 });
+    ({ alice, bob } = await sentinels(chat.port));
+    const third = await RawClient.connect(chat.port);
+    await third.expectClosed();
+    assert.match(await chat.logLine(/refusing/), /^Chat server: refusing connection \d+ from 127\.0\.0\.1: 2 clients already connected$/);
+    await stillChatting(alice, bob, 'still two of us');
+  });
+});
+
+describe('fuzzing a live server', () => {
+  test('10,000 random and mutated frames: the server survives and the room chats on', async () => {
+    const chat = await startServer();
+    const { alice, bob } = await sentinels(chat.port);
+    const random = new SeededRandom(20261128);
+    const valid = ['hi', 'NAME: x', '你好', '', 'x'.repeat(300)].flatMap((text) => [frame(text), frame(text, 'tuple')]);
+    function fuzzFrame(): Buffer {
+      if (random.below(5) === 0) return random.bytes(1 + random.below(64));
+      const mutated = Buffer.from(random.pick(valid));
+      for (let flips = 1 + random.below(3); flips > 0; flips--) mutated[random.below(mutated.length)] = random.below(256);
+      return mutated;
+    }
+    const FRAMES = 10_000;
+    const PER_CONNECTION = 10;
+    const CONCURRENT = 16;
+    let sent = 0;
+    async function fuzzer(): Promise<void> {
+      while (sent < FRAMES) {
+        const fuzz = await RawClient.connect(chat.port);
+        const frames = Array.from({ length: PER_CONNECTION }, fuzzFrame);
+        sent += frames.length;
+        // Half the connections fuzz their handshake too.
+        fuzz.socket.end(Buffer.concat(random.below(2) === 0 ? frames : [frame('NAME: fuzz'), ...frames]));
+        await fuzz.closed;
+      }
+    }
+    // Alice and Bob drain what the fuzzers' valid lines broadcast to them.
+    await Promise.all(Array.from({ length: CONCURRENT }, fuzzer));
+    assert.ok(sent >= FRAMES);
+    while (chat.server.clients > 2) await chat.logLine(/hung up|dropping/);
+    assert.equal(chat.server.clients, 2);
+    assert.equal(chat.server.clientmap.size, 2);
+    // What the fuzzers managed to say is not checked, only that the room goes on.
+    await drainUntil(bob, '\n#[alice@127.0.0.1]>>sentinel', () => alice.send('sentinel'));
+    await chat.stop();
+  });
+});
+
+/** Skips what a client was sent until the given message arrives. */
+async function drainUntil(client: RawClient, expected: string, trigger: () => void): Promise<void> {
+  trigger();
+  for (;;) {
+    const message = await client.next();
+    assert.notEqual(message, undefined, `closed before ${JSON.stringify(expected)}`);
+    if (message === expected) return;
+  }
+}
+
+describe('load', () => {
+  test('a client that stops reading is cut off; readers, even slow ones, get every line in order', async () => {
+    const { program, port } = await startServerProgram(['--slow-client-grace', '1']);
+    const readers = [await RawClient.join(port, 'reader'), await RawClient.join(port, 'slow-reader')];
+    const stalled = await RawClient.join(port, 'stalled');
+    stalled.socket.pause();
+    // The slow reader takes a chunk, then pauses a few milliseconds.
+    readers[1]!.socket.on('data', () => {
+      readers[1]!.socket.pause();
+      setTimeout(() => readers[1]!.socket.resume(), 3);
+    });
+    const SENDERS = 5;
+    const LINES = 4000;
+    const line = (sender: number, n: number) => `${n} `.padEnd(1000, String(sender));
+    const senders = [];
+    for (let s = 0; s < SENDERS; s++) senders.push(await RawClient.join(port, `sender${s}`));
+    for (const reader of readers) while ((await reader.next())?.includes('sender4') !== true);
+    // A 20 MB burst: five senders, 4,000 lines of 1,000 bytes each.
+    senders.forEach((sender, s) => {
+      for (let n = 0; n < LINES; n++) sender.send(line(s, n));
+    });
+    await Promise.all(
+      readers.map(async (reader) => {
+        const next = new Array<number>(SENDERS).fill(0);
+        while (next.some((n) => n < LINES)) {
+          const message = (await reader.next())!;
+          const match = /^\n#\[sender(\d)@127\.0\.0\.1\]>>(\d+) /.exec(message);
+          if (match === null) continue; // the stalled client's hang-up notice
+          const s = Number(match[1]);
+          assert.equal(message, `\n#[sender${s}@127.0.0.1]>>${line(s, next[s]!)}`, 'every line, in order');
+          next[s]! += 1;
+        }
+      }),
+    );
+    assert.match(await program.line(/dropping/), /^Chat server: dropping client \d+ \(stalled@127\.0\.0\.1\): read nothing for 1 s with \d+ bytes of output waiting$/);
+    const peakRssMb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${program.child.pid}/status`, 'utf8'))![1]) / 1024;
+    console.log(`server peak RSS with a 20 MB burst in flight: ${peakRssMb.toFixed(0)} MB`);
+    assert.ok(peakRssMb < 250, `server peak RSS ${peakRssMb} MB`);
+    program.child.kill('SIGKILL');
+    await program.exited;
+  });
+
+  test('churn: hundreds join, talk and leave at once; watchers miss nothing and see it in order', async () => {
+    const chat = await startServer();
+    const watchers = [await RawClient.join(chat.port, 'watcher1'), await RawClient.join(chat.port, 'watcher2')];
+    await watchers[0]!.next();
+    const CHURNERS = 300;
+    const LINES = 5;
+    const churners = Array.from({ length: CHURNERS }, async (_, c) => {
+      const churner = await RawClient.join(chat.port, `c${c}`);
+      churner.socket.end(Buffer.concat(Array.from({ length: LINES }, (_, n) => frame(`line ${n}`))));
+      await churner.closed;
+    });
+    await Promise.all([
+      ...churners,
+      ...watchers.map(async (watcher) => {
+        const heard = new Map<string, number>();
+        const gone = new Set<string>();
+        while (gone.size < CHURNERS) {
+          const message = (await watcher.next())!;
+          const said = /^\n#\[(c\d+)@127\.0\.0\.1\]>>line (\d+)$/.exec(message);
+          const left = /^\n\(Now hung up: Client from (c\d+)@127\.0\.0\.1\)$/.exec(message);
+          if (said) {
+            assert.equal(Number(said[2]), heard.get(said[1]!) ?? 0, `${said[1]}'s lines in order`);
+            heard.set(said[1]!, Number(said[2]) + 1);
+          } else if (left) {
+            assert.equal(heard.get(left[1]!), LINES, `all of ${left[1]}'s lines came before its hang-up`);
+            gone.add(left[1]!);
+          } else {
+            assert.match(message, /^\n\(Connected: New client \(\d+\) from (c\d+|watcher2)@127\.0\.0\.1\)$/);
+          }
+        }
+      }),
+    ]);
+    assert.equal(chat.server.clients, 2);
+    await chat.stop();
+  });
+
+  test('SIGINT while twenty clients send flat out: exit 0 within a second', async () => {
+    const { program, port } = await startServerProgram();
+    const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => RawClient.join(port, `busy${i}`)));
+    let sending = true;
+    for (const client of clients) {
+      const blast = () => {
+        while (sending && client.socket.write(frame('flat out '.repeat(20))));
+        if (sending) client.socket.once('drain', blast);
+      };
+      blast();
+    }
+    await clients[0]!.next(); // traffic is flowing
+    const sent = Date.now();
+    program.child.kill('SIGINT');
+    const exit = await program.exited;
+    const elapsedMs = Date.now() - sent;
+    sending = false;
+    for (const client of clients) client.socket.destroy();
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(elapsedMs < 1000, `exited after ${elapsedMs} ms`);
+  });
+});
