@@ -143,13 +143,14 @@ export class ChatServer {
     try {
       while (this.running) {
         // While a client is congested, its output can drain only if the
-        // others stop adding to it: their lines wait in the kernel (and TCP
-        // slows them down) until select() says the congested one drained.
-        const watched = this.congested.size === 0 ? inputs : inputs.filter((source) => !this.isQuietSender(source));
+        // others stop adding to it: their lines, and newcomers, wait in the
+        // kernel (TCP slows the senders down) until the congested one drains.
+        const watched = this.congested.size === 0 ? inputs : inputs.filter(this.mayProceed);
         // The congested clients are the outputs: select() wakes the loop
         // when one of them has drained, and the check below sees it.
         const [readable] = await this.reactor.select(watched, [...this.congested.keys()], this.timeToNextDeadline());
         for (const sock of readable) {
+          if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {
             this.accept(inputs);
           } else if (sock === this.console) {
@@ -160,7 +161,7 @@ export class ChatServer {
             } else {
               this.sighandler();
             }
-          } else if (!this.isQuietSender(sock)) {
+          } else {
             this.serve(sock as ChatConnection, inputs);
           }
         }
@@ -174,10 +175,11 @@ export class ChatServer {
     }
   }
 
-  /** A named client whose lines must wait because another is congested. */
-  private isQuietSender(source: Source): boolean {
-    return this.congested.size > 0 && this.clientmap.has(source as ChatConnection) && !this.congested.has(source as ChatConnection);
-  }
+  /** While a client is congested, only the console and the congested
+   * clients themselves are served: anything else (a line, a join) would add
+   * to the output it cannot drain. */
+  private readonly mayProceed = (source: Source): boolean =>
+    this.congested.size === 0 || source === this.console || this.congested.has(source as ChatConnection);
 
   /** The listening server is readable: a client is waiting. */
   private accept(inputs: Source[]): void {
