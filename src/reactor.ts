@@ -88,7 +88,8 @@ export class Reactor<TInbox extends Inbox = Inbox> {
    * writable. Readable: a listener with a connection to accept; a
    * connection whose inbox holds something whole, whose peer has hung up, or
    * which failed; a console with a line or at end of input. Writable: a
-   * connection that had output waiting in Node and has since drained it. A
+   * connection that had output waiting in Node and has since drained it,
+   * or that failed. A
    * select() with nothing ready sleeps until an event comes, `timeoutMs`
    * passes (then all lists are empty), or `interrupt()` is called. */
   async select<TInput extends Source, TOutput extends Connection<TInbox>>(
@@ -99,21 +100,32 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     // The end of the last round: what the loop wrote goes out now, one write
     // per socket however many messages it holds.
     this.flushWrites();
+    // Sockets whose inbox the loop has caught up on are read again.
+    this.resumeCaughtUp();
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    // Let Node run the callbacks of whatever I/O is pending, as select()
-    // would look at every descriptor even when one is ready already. Without
-    // this a busy loop would never let Node read sockets or deliver signals.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    let yielded = false;
     for (;;) {
       this.applyEvents();
       const readable = inputs.filter((source) => source.readable);
-      const writable = outputs.filter((connection) => connection.takeDrained());
-      if (readable.length > 0 || writable.length > 0 || this.interrupted || Date.now() >= deadline) {
+      // Like select(), a socket that failed counts as writable: the next
+      // write would tell, so the loop should look at it.
+      const writable = outputs.filter((connection) => connection.drained || connection.error !== undefined);
+      const done = readable.length > 0 || writable.length > 0 || this.interrupted || Date.now() >= deadline;
+      if (done && yielded) {
         this.interrupted = false;
-        this.resumeCaughtUp();
+        for (const connection of writable) connection.drained = false;
         return [readable, writable, []];
       }
-      await this.sleep(deadline);
+      if (done) {
+        // Something is ready already. Still let Node run the callbacks of
+        // whatever I/O is pending first, as select() looks at every
+        // descriptor even when one is ready: without this a busy loop would
+        // never let Node read the other sockets or deliver a signal.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } else {
+        await this.sleep(deadline);
+      }
+      yielded = true;
     }
   }
 
@@ -248,6 +260,9 @@ export class Connection<TInbox extends Inbox> {
     // An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4.
     this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.remotePort = socket.remotePort ?? 0;
+    // Writes are gathered per loop round already; Nagle's algorithm would
+    // only hold the gathered batch back waiting for an acknowledgement.
+    socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => reactor.push({ kind: 'data', connection: this, chunk }));
     socket.on('end', () => reactor.push({ kind: 'end', connection: this }));
     socket.on('error', (error) => reactor.push({ kind: 'error', connection: this, error }));
@@ -284,15 +299,10 @@ export class Connection<TInbox extends Inbox> {
     const data = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox, this.outboxBytes);
     this.outbox = [];
     this.outboxBytes = 0;
-    // write() returning false means Node now holds output the kernel would
-    // not take; 'drain' will say when it has gone.
-    this.socket.write(data);
-  }
-
-  takeDrained(): boolean {
-    const drained = this.drained;
-    this.drained = false;
-    return drained;
+    // write() returning true means the kernel took everything: the output
+    // has drained already. False means Node holds what the kernel would not
+    // take, and 'drain' will say when it has gone.
+    this.drained = this.socket.write(data);
   }
 
   /** Python's `sock.close()`: sends what is pending, then closes. Output

@@ -147,7 +147,7 @@ export class ChatServer {
         // kernel (TCP slows the senders down) until the congested one drains.
         const watched = this.congested.size === 0 ? inputs : inputs.filter(this.mayProceed);
         // The congested clients are the outputs: select() wakes the loop
-        // when one of them has drained, and the check below sees it.
+        // when one of them has drained or broken, and the check below sees it.
         const [readable] = await this.reactor.select(watched, [...this.congested.keys()], this.timeToNextDeadline());
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
@@ -175,11 +175,11 @@ export class ChatServer {
     }
   }
 
-  /** While a client is congested, only the console and the congested
-   * clients themselves are served: anything else (a line, a join) would add
-   * to the output it cannot drain. */
-  private readonly mayProceed = (source: Source): boolean =>
-    this.congested.size === 0 || source === this.console || this.congested.has(source as ChatConnection);
+  /** While a client is congested, only the console is served: a line, a
+   * join or a departure from anyone would add to the output it cannot
+   * drain. (A congested client that breaks is seen through select()'s
+   * outputs, below.) */
+  private readonly mayProceed = (source: Source): boolean => this.congested.size === 0 || source === this.console;
 
   /** The listening server is readable: a client is waiting. */
   private accept(inputs: Source[]): void {
@@ -199,8 +199,19 @@ export class ChatServer {
     this.handshakeDeadlines.set(client, Date.now() + this.options.handshakeTimeoutMs);
   }
 
-  /** A client is readable: its handshake, a chat line, or its departure. */
+  /** A client is readable. The original reads one message per select();
+   * here every whole frame the client has sent so far is handled in this
+   * round, so that the others get them in one write each (the frames are
+   * already in memory, so nothing blocks). A client that becomes congested
+   * meanwhile stops the round's reading. */
   private serve(sock: ChatConnection, inputs: Source[]): void {
+    do {
+      this.serveOne(sock, inputs);
+    } while (!sock.closed && sock.readable && this.mayProceed(sock));
+  }
+
+  /** One frame from a client: its handshake, a chat line, or its departure. */
+  private serveOne(sock: ChatConnection, inputs: Source[]): void {
     let data;
     try {
       data = receive(sock);
@@ -296,7 +307,9 @@ export class ChatServer {
     if (congestion === undefined) return;
     const pending = client.pendingOutputBytes;
     const now = Date.now();
-    if (pending < this.options.outputSoftLimit) {
+    if (client.error !== undefined) {
+      this.hangUp(client, inputs);
+    } else if (pending < this.options.outputSoftLimit) {
       this.congested.delete(client);
     } else if (pending > this.options.outputHardLimit) {
       client.destroy(); // its output is not worth keeping in memory

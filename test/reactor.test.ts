@@ -128,6 +128,23 @@ describe('the reactor', () => {
     assert.deepEqual(texts, ['a', 'b', 'c']);
   });
 
+  test('a socket paused for a full inbox is read again once the loop has caught up', async () => {
+    reactor = new Reactor({ makeInbox: () => new FrameDecoder(), inboxHighWater: 1024 });
+    listener = reactor.listen(server);
+    const connection = await acceptPeer();
+    const frames = Array.from({ length: 3000 }, (_, i) => frame(`frame ${i}`.padEnd(100, '.')));
+    peer.write(Buffer.concat(frames));
+    let taken = 0;
+    while (taken < frames.length) {
+      // Nothing else happens: if the paused socket were not resumed, this
+      // select would wait out its timeout with nothing ready.
+      const [readable] = await reactor.select([connection], [], 5_000);
+      assert.deepEqual(readable, [connection], `stalled after ${taken} frames`);
+      while (connection.inbox.next() !== undefined) taken += 1;
+    }
+    assert.equal(taken, frames.length);
+  });
+
   test('interrupt() ends a sleeping select with nothing ready', async () => {
     const pending = reactor.select([listener], []);
     setTimeout(() => reactor.interrupt(), 10);

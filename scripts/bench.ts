@@ -1,0 +1,223 @@
+// The benchmark: the project's server against a plain Node server, driven
+// by the same load from a separate process, A B A B, and compared.
+//
+//   npm run bench                      every scenario, 3 repetitions
+//   npm run bench -- --reps 5 --only burst-100,latency-50
+//   npm run bench -- --help
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { cpus } from 'node:os';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+
+const HELP = `Usage: npm run bench -- [options]
+
+Runs each scenario against the project's server (scripts/server.ts) and a
+plain Node server (scripts/bench/plain-server.ts), alternating them, with the
+load coming from scripts/bench/load.ts in a process of its own. Prints, per
+scenario and server, medians over the repetitions, and the ratio
+project/plain.
+
+Options:
+  --reps N           repetitions of each scenario (default 3)
+  --storm-reps N     repetitions of the join storm (default 1)
+  --storm-clients N  clients in the join storm (default 10000)
+  --only A,B         run only these scenarios: ${'${names}'}
+  -h, --help         show this help
+`;
+
+interface Scenario {
+  name: string;
+  args: string[];
+  reps: 'reps' | 'storm-reps';
+  timeoutMs: number;
+}
+
+interface Result {
+  complete: boolean;
+  expected: number;
+  delivered: number;
+  outOfOrder: number;
+  elapsedMs: number;
+  messagesPerSecond: number;
+  serverCpuMs: number;
+  serverCpuUsPerMessage: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  serverPeakRssMb: number;
+  error?: string;
+}
+
+const SERVERS = {
+  project: 'scripts/server.ts',
+  plain: 'scripts/bench/plain-server.ts',
+} as const;
+type ServerName = keyof typeof SERVERS;
+
+function scenarios(stormClients: number): Scenario[] {
+  const burst = (name: string, clients: number, senders: number, messages: number): Scenario => ({
+    name,
+    args: ['--scenario', 'burst', '--clients', String(clients), '--senders', String(senders), '--messages', String(messages), '--size', '64'],
+    reps: 'reps',
+    timeoutMs: 60_000,
+  });
+  // The scale runs deliver about 100,000 messages each, whatever the room's size.
+  const scale = (clients: number) => burst(`scale-${clients}`, clients, 10, Math.ceil(100_000 / (10 * (clients - 1))));
+  return [
+    burst('burst-100', 100, 10, 100),
+    burst('burst-20', 20, 5, 1000),
+    {
+      name: 'latency-50',
+      args: ['--scenario', 'latency', '--clients', '50', '--rate', '100', '--duration-ms', '5000', '--size', '64'],
+      reps: 'reps',
+      timeoutMs: 30_000,
+    },
+    scale(10),
+    scale(100),
+    scale(1000),
+    { name: 'idle-100', args: ['--scenario', 'idle', '--clients', '100', '--duration-ms', '2000'], reps: 'reps', timeoutMs: 30_000 },
+    { name: `storm-${stormClients}`, args: ['--scenario', 'storm', '--clients', String(stormClients)], reps: 'storm-reps', timeoutMs: 60_000 },
+  ];
+}
+
+/** Starts a server on a free port; resolves once it says it listens. */
+async function startServer(name: ServerName): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVERS[name], '--port', '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const match = /^Server listening to port: (\d+) \.\.\.$/.exec(line);
+    if (match) {
+      // Keep reading (and dropping) its log so that it never blocks on a full pipe.
+      child.stdout!.resume();
+      return { child, port: Number(match[1]) };
+    }
+  }
+  throw new Error(`${name} server exited before listening`);
+}
+
+async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> {
+  const { child, port } = await startServer(server);
+  const load = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/bench/load.ts', '--port', String(port), '--server-pid', String(child.pid), '--timeout-ms', String(scenario.timeoutMs), ...scenario.args],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  load.stdout!.setEncoding('utf8').on('data', (text: string) => (output += text));
+  await once(load, 'exit');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  try {
+    return JSON.parse(output) as Result;
+  } catch {
+    return { error: `load generator printed ${JSON.stringify(output)}` } as Result;
+  }
+}
+
+function median(values: (number | null)[]): number | null {
+  const present = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  if (present.length === 0) return null;
+  const mid = Math.floor(present.length / 2);
+  return present.length % 2 === 1 ? present[mid]! : (present[mid - 1]! + present[mid]!) / 2;
+}
+
+const format = (value: number | null, digits = 1) => (value === null ? '—' : value.toFixed(digits));
+const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+
+interface Summary {
+  runs: number;
+  complete: number;
+  messagesPerSecond: number | null;
+  cpuUsPerMessage: number | null;
+  serverCpuMs: number | null;
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+  rss: number | null;
+  elapsedMs: number | null;
+  outOfOrder: number;
+}
+
+function summarize(results: Result[]): Summary {
+  const complete = results.filter((r) => r.error === undefined && r.complete);
+  // Speeds come from complete runs only: an incomplete run is not a speed.
+  return {
+    runs: results.length,
+    complete: complete.length,
+    messagesPerSecond: median(complete.map((r) => r.messagesPerSecond)),
+    cpuUsPerMessage: median(complete.map((r) => r.serverCpuUsPerMessage)),
+    serverCpuMs: median(complete.map((r) => r.serverCpuMs)),
+    p50: median(complete.map((r) => r.p50Ms)),
+    p99: median(complete.map((r) => r.p99Ms)),
+    max: median(complete.map((r) => r.maxMs)),
+    rss: Math.max(...results.map((r) => r.serverPeakRssMb ?? 0)),
+    elapsedMs: median(complete.map((r) => r.elapsedMs)),
+    outOfOrder: results.reduce((sum, r) => sum + (r.outOfOrder ?? 0), 0),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      reps: { type: 'string', default: '3' },
+      'storm-reps': { type: 'string', default: '1' },
+      'storm-clients': { type: 'string', default: '10000' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const all = scenarios(Number(values['storm-clients']));
+  if (values.help) {
+    process.stdout.write(HELP.replace('${names}', all.map((s) => s.name).join(', ')));
+    return;
+  }
+  const only = values.only?.split(',');
+  const chosen = only ? all.filter((s) => only.includes(s.name)) : all;
+  const reps = { reps: Number(values.reps), 'storm-reps': Number(values['storm-reps']) };
+  console.log(`selectchat benchmark, ${new Date().toISOString()}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);
+  const summaries = new Map<string, Record<ServerName, Summary>>();
+  for (const scenario of chosen) {
+    const results: Record<ServerName, Result[]> = { project: [], plain: [] };
+    for (let rep = 0; rep < reps[scenario.reps]; rep++) {
+      for (const server of ['project', 'plain'] as const) {
+        const result = await runOnce(server, scenario);
+        results[server].push(result);
+        const status = result.error ?? (result.complete ? 'complete' : `INCOMPLETE: ${result.delivered} of ${result.expected} delivered`);
+        console.log(`  ${scenario.name} rep ${rep + 1} ${server}: ${status}, ${format(result.elapsedMs, 0)} ms, server CPU ${format(result.serverCpuMs, 0)} ms`);
+      }
+    }
+    summaries.set(scenario.name, { project: summarize(results.project), plain: summarize(results.plain) });
+  }
+  printTable(summaries);
+}
+
+function printTable(summaries: Map<string, Record<ServerName, Summary>>): void {
+  const header = ['scenario', 'server', 'complete', 'msgs/s', 'CPU µs/msg', 'CPU ms', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'elapsed ms'];
+  const rows: string[][] = [];
+  for (const [name, byServer] of summaries) {
+    for (const server of ['project', 'plain'] as const) {
+      const s = byServer[server];
+      rows.push([name, server, `${s.complete}/${s.runs}`, format(s.messagesPerSecond, 0), format(s.cpuUsPerMessage, 2), format(s.serverCpuMs, 0),
+        format(s.p50, 2), format(s.p99, 2), format(s.max, 2), format(s.rss, 0), format(s.elapsedMs, 0)]);
+    }
+    const p = byServer.project;
+    const q = byServer.plain;
+    rows.push([name, 'project/plain', '', format(ratio(p.messagesPerSecond, q.messagesPerSecond), 2), format(ratio(p.cpuUsPerMessage, q.cpuUsPerMessage), 2),
+      format(ratio(p.serverCpuMs, q.serverCpuMs), 2), format(ratio(p.p50, q.p50), 2), format(ratio(p.p99, q.p99), 2), format(ratio(p.max, q.max), 2),
+      format(ratio(p.rss, q.rss), 2), format(ratio(p.elapsedMs, q.elapsedMs), 2)]);
+    if (p.outOfOrder + q.outOfOrder > 0) rows.push([name, `OUT OF ORDER: project ${p.outOfOrder}, plain ${q.outOfOrder}`]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log();
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const row of rows) console.log(line(header.map((_, i) => row[i] ?? '')));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
