@@ -50,6 +50,12 @@ export type Source = Listener<Inbox> | Connection<Inbox> | Console;
 
 export type SelectResult<TInput, TOutput> = [readable: TInput[], writable: TOutput[], exceptional: never[]];
 
+/** At most this many extra turns of Node's loop gather new connections. */
+const MAX_GATHER_TURNS = 128;
+
+/** One turn of Node's loop: the callbacks of pending I/O run first. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export class Reactor<TInbox extends Inbox = Inbox> {
   private readonly events: ReactorEvent[] = [];
   private readonly pendingWrites = new Set<Connection<TInbox>>();
@@ -57,6 +63,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private wakeUp: (() => void) | undefined;
   private interrupted = false;
   private nextConnectionId = 1;
+  private connectionsQueued = 0;
   readonly makeInbox: () => TInbox;
   readonly inboxHighWater: number;
 
@@ -116,15 +123,17 @@ export class Reactor<TInbox extends Inbox = Inbox> {
         for (const connection of writable) connection.drained = false;
         return [readable, writable, []];
       }
+      const connectionsBefore = this.connectionsQueued;
       if (done) {
         // Something is ready already. Still let Node run the callbacks of
         // whatever I/O is pending first, as select() looks at every
         // descriptor even when one is ready: without this a busy loop would
         // never let Node read the other sockets or deliver a signal.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       } else {
         await this.sleep(deadline);
       }
+      await this.gatherConnections(connectionsBefore);
       yielded = true;
     }
   }
@@ -139,6 +148,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   /** Called by sources from Node's callbacks; nothing else happens there. */
   push(event: ReactorEvent): void {
     this.events.push(event);
+    if (event.kind === 'connection') this.connectionsQueued += 1;
     this.wakeUp?.();
   }
 
@@ -149,6 +159,17 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   forget(connection: Connection<TInbox>): void {
     this.pendingWrites.delete(connection);
     this.paused.delete(connection);
+  }
+
+  /** Node hands the program one new connection per turn of its loop; a
+   * select() loop would accept() the whole backlog in one round. So while
+   * connections keep coming, a few more turns are taken to gather them, and
+   * the round that follows handles them (and their handshakes) together. */
+  private async gatherConnections(connectionsBefore: number): Promise<void> {
+    for (let turns = 0; turns < MAX_GATHER_TURNS && this.connectionsQueued > connectionsBefore; turns++) {
+      connectionsBefore = this.connectionsQueued;
+      await nextTurn();
+    }
   }
 
   private sleep(deadline: number): Promise<void> {
@@ -289,20 +310,23 @@ export class Connection<TInbox extends Inbox> {
   }
 
   /** Called by the reactor at the end of a round: everything written in the
-   * round leaves in one socket write. */
+   * round leaves in one system call. */
   flush(): void {
-    if (this.outbox.length === 0 || !this.socket.writable) {
-      this.outbox = [];
-      this.outboxBytes = 0;
-      return;
-    }
-    const data = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox, this.outboxBytes);
+    const outbox = this.outbox;
     this.outbox = [];
     this.outboxBytes = 0;
+    if (outbox.length === 0 || !this.socket.writable) return;
+    // cork() holds the writes back and uncork() hands them to the kernel in
+    // one writev(): no copy, and a frame broadcast to many clients stays one
+    // buffer in memory, shared by all their pending writes.
+    if (outbox.length > 1) this.socket.cork();
+    let accepted = true;
+    for (const data of outbox) accepted = this.socket.write(data);
+    if (outbox.length > 1) this.socket.uncork();
     // write() returning true means the kernel took everything: the output
     // has drained already. False means Node holds what the kernel would not
     // take, and 'drain' will say when it has gone.
-    this.drained = this.socket.write(data);
+    this.drained = accepted && this.socket.writableLength === 0;
   }
 
   /** Python's `sock.close()`: sends what is pending, then closes. Output

@@ -152,7 +152,9 @@ export class ChatServer {
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {
-            this.accept(inputs);
+            // The original accepts one connection per select(). Node has
+            // accepted them all already, so the whole backlog is taken now.
+            while (this.listener.readable) this.accept(inputs);
           } else if (sock === this.console) {
             if (this.console.readLine() === null) {
               // End of input (started with </dev/null, or in the background):
