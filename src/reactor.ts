@@ -64,6 +64,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private interrupted = false;
   private nextConnectionId = 1;
   private connectionsQueued = 0;
+  private connectionsGathered = 0;
   readonly makeInbox: () => TInbox;
   readonly inboxHighWater: number;
 
@@ -123,7 +124,6 @@ export class Reactor<TInbox extends Inbox = Inbox> {
         for (const connection of writable) connection.drained = false;
         return [readable, writable, []];
       }
-      const connectionsBefore = this.connectionsQueued;
       if (done) {
         // Something is ready already. Still let Node run the callbacks of
         // whatever I/O is pending first, as select() looks at every
@@ -133,7 +133,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       } else {
         await this.sleep(deadline);
       }
-      await this.gatherConnections(connectionsBefore);
+      await this.gatherConnections();
       yielded = true;
     }
   }
@@ -161,15 +161,21 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     this.paused.delete(connection);
   }
 
-  /** Node hands the program one new connection per turn of its loop; a
-   * select() loop would accept() the whole backlog in one round. So while
+  /** Node hands the program about one new connection per turn of its loop;
+   * a select() loop would accept() the whole backlog in one round. So while
    * connections keep coming, a few more turns are taken to gather them, and
-   * the round that follows handles them (and their handshakes) together. */
-  private async gatherConnections(connectionsBefore: number): Promise<void> {
-    for (let turns = 0; turns < MAX_GATHER_TURNS && this.connectionsQueued > connectionsBefore; turns++) {
-      connectionsBefore = this.connectionsQueued;
+   * the round that follows handles them (and their handshakes) together.
+   * (A turn started from a callback may end before Node polls again, so
+   * gathering stops only after two turns in a row bring nothing.) */
+  private async gatherConnections(): Promise<void> {
+    if (this.connectionsQueued === this.connectionsGathered) return;
+    let quietTurns = 0;
+    for (let turns = 0; turns < MAX_GATHER_TURNS && quietTurns < 2; turns++) {
+      const seen = this.connectionsQueued;
       await nextTurn();
+      quietTurns = this.connectionsQueued === seen ? quietTurns + 1 : 0;
     }
+    this.connectionsGathered = this.connectionsQueued;
   }
 
   private sleep(deadline: number): Promise<void> {
