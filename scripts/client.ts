@@ -18,6 +18,7 @@ Options:
   --pickle-shape str|tuple what to pickle: the bare string, as the recipe does
                            (default), or a 1-tuple holding it, as the book's
                            second edition does
+  --trace                  print each round of the select() loop on stderr
   -h, --help               show this help
 
 Ctrl-C leaves. With input from a pipe, every line is sent and the client
@@ -32,6 +33,7 @@ async function main(): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       'pickle-shape': { type: 'string' },
+      trace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -51,6 +53,7 @@ async function main(): Promise<number> {
     shape,
     input: process.stdin,
     output: process.stdout,
+    trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
   });
   if (!(await client.connect())) {
     client.close();

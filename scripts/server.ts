@@ -28,6 +28,8 @@ Options:
                           once (default ${DEFAULT_SERVER_OPTIONS.outputHardLimit})
   --slow-client-grace S   seconds a congested client may go without reading
                           before it is dropped (default ${DEFAULT_SERVER_OPTIONS.slowClientGraceMs / 1000})
+  --trace                 print each round of the select() loop on stderr:
+                          what select() was given, what came back, what was done
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
       'output-soft-limit': { type: 'string' },
       'output-hard-limit': { type: 'string' },
       'slow-client-grace': { type: 'string' },
+      trace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
     // terminal: false leaves a terminal in its usual mode, so Ctrl-C is a
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),
+    trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
   }).catch((error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use` : error.message;
     throw new Error(`Cannot listen on ${host}:${port}: ${reason}`);

@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
 import { Reactor, type Connection, type Console } from './reactor.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
+import { RoundTrace } from './trace.js';
 import { FrameDecoder, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
 export interface ChatClientOptions {
@@ -17,6 +18,8 @@ export interface ChatClientOptions {
   shape: PickleShape;
   input: NodeJS.ReadableStream & { isTTY?: boolean };
   output: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Where `--trace` writes a line per loop round; null for no trace. */
+  trace?: ((line: string) => void) | null;
 }
 
 export class ChatClient {
@@ -33,6 +36,7 @@ export class ChatClient {
   private readonly readline: ReadlineInterface;
   private readonly stdin: Console;
   private readonly screen: Screen;
+  private readonly trace: RoundTrace | null;
 
   constructor(options: ChatClientOptions) {
     this.name = options.name;
@@ -44,6 +48,7 @@ export class ChatClient {
     this.readline = createInterface({ input: options.input, output: terminal ? options.output : undefined, terminal });
     this.stdin = this.reactor.console(this.readline);
     this.screen = terminal ? new TerminalScreen(this.readline, options.output) : new PlainScreen(options.output);
+    this.trace = options.trace ? new RoundTrace(options.trace, (source) => (source === this.stdin ? 'stdin' : 'server')) : null;
     // Python raises KeyboardInterrupt in the loop. Node delivers SIGINT as
     // an event, and in a terminal readline catches Ctrl-C itself (the
     // terminal is in raw mode), so both are listened to.
@@ -95,7 +100,10 @@ export class ChatClient {
     while (this.connected) {
       this.screen.showPrompt(this.prompt);
       // Wait for input from stdin or the socket.
-      const [readable] = await this.reactor.select([this.stdin, this.sock!], []);
+      const inputs = [this.stdin, this.sock!];
+      this.trace?.selecting(inputs, []);
+      const [readable] = await this.reactor.select(inputs, []);
+      this.trace?.selected(readable, []);
       for (const sock of readable) {
         if (sock === this.stdin) {
           const line = this.stdin.readLine();
@@ -104,24 +112,30 @@ export class ChatClient {
             // print its prompt for ever here. What was sent is flushed when
             // the socket closes.
             this.connected = false;
+            this.trace?.did('stdin: end of input, leaving');
             break;
           }
           this.screen.lineEntered();
           const data = line.trim();
           if (data) send(this.sock!, data, this.shape);
+          this.trace?.did(data ? 'stdin: a line, sent' : 'stdin: an empty line, nothing sent');
         } else {
           const data = this.receiveOrReport();
           if (data === undefined) {
             exitCode = 1;
             this.connected = false;
+            this.trace?.did('server: a malformed message, leaving');
           } else if (data === null) {
             this.screen.printLine('Client shutting down.');
             this.connected = false;
+            this.trace?.did('server: hung up, leaving');
           } else {
             this.screen.printMessage(data);
+            this.trace?.did('server: a message, printed');
           }
         }
       }
+      this.trace?.done();
     }
     if (this.interrupted) this.screen.printLine(' Client interrupted. ');
     this.close();

@@ -10,6 +10,7 @@
 import { createServer, type Server } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
 import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
+import { RoundTrace } from './trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
 export type ChatConnection = Connection<FrameDecoder>;
@@ -37,6 +38,8 @@ export interface ChatServerOptions {
   console: ReadlineInterface | null;
   /** Where the server's own messages go (one line each). */
   log: (line: string) => void;
+  /** Where `--trace` writes a line per loop round; null for no trace. */
+  trace: ((line: string) => void) | null;
 }
 
 export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
@@ -52,6 +55,7 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   slowClientGraceMs: 5_000,
   console: null,
   log: (line) => console.log(line),
+  trace: null,
 };
 
 /** What the original keeps in `clientmap`: the address and the name, plus
@@ -87,12 +91,14 @@ export class ChatServer {
   private readonly reactor: Reactor<FrameDecoder>;
   private readonly listener: Listener<FrameDecoder>;
   private readonly console: Console | null;
+  private readonly trace: RoundTrace | null;
 
   private constructor(readonly server: Server, options: ChatServerOptions) {
     this.options = options;
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(options.maxFrameSize) });
     this.listener = this.reactor.listen(server);
     this.console = options.console && this.reactor.console(options.console);
+    this.trace = options.trace && new RoundTrace(options.trace, (source) => this.nameOf(source as Source));
   }
 
   /** Binds and listens (the original's __init__). Rejects with Node's error,
@@ -148,19 +154,25 @@ export class ChatServer {
         const watched = this.congested.size === 0 ? inputs : inputs.filter(this.mayProceed);
         // The congested clients are the outputs: select() wakes the loop
         // when one of them has drained or broken, and the check below sees it.
-        const [readable] = await this.reactor.select(watched, [...this.congested.keys()], this.timeToNextDeadline());
+        const outputs = [...this.congested.keys()];
+        this.trace?.selecting(watched, outputs);
+        const [readable, writable] = await this.reactor.select(watched, outputs, this.timeToNextDeadline());
+        this.trace?.selected(readable, writable);
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {
-            // The original accepts one connection per select(). Node has
-            // accepted them all already, so the whole backlog is taken now.
+            // The original accepts one connection per select(); the reactor
+            // has gathered every connection that was waiting, and the whole
+            // backlog is taken now.
             while (this.listener.readable) this.accept(inputs);
           } else if (sock === this.console) {
             if (this.console.readLine() === null) {
               // End of input (started with </dev/null, or in the background):
               // stdin would stay readable for ever, so stop watching it.
               inputs.splice(inputs.indexOf(this.console), 1);
+              this.trace?.did('stdin: end of input, no longer watched');
             } else {
+              this.trace?.did('stdin: a line, stopping');
               this.sighandler();
             }
           } else {
@@ -169,6 +181,7 @@ export class ChatServer {
         }
         for (const client of this.congested.keys()) this.checkCongestion(client, inputs);
         this.dropLateHandshakes(inputs);
+        this.trace?.done();
       }
     } finally {
       process.off('SIGINT', this.sighandler);
@@ -199,6 +212,7 @@ export class ChatServer {
     // frame, whenever it comes, is its handshake.
     inputs.push(client);
     this.handshakeDeadlines.set(client, Date.now() + this.options.handshakeTimeoutMs);
+    this.trace?.did(`server: accepted connection ${client.id} from ${client.remoteAddress}`);
   }
 
   /** A client is readable. The original reads one message per select();
@@ -229,8 +243,11 @@ export class ChatServer {
     } else if (!this.clientmap.has(sock)) {
       this.handshake(sock, data.text, data.shape, inputs);
     } else if (data.text !== '') {
+      const told = this.broadcast(`\n#[${this.getClientName(sock)}]>>${data.text}`, sock);
+      this.trace?.did(`${this.getClientName(sock)}: a line, sent to ${told}`);
+    } else {
       // The original reads an empty message as a hang-up; it is just nothing to say.
-      this.broadcast(`\n#[${this.getClientName(sock)}]>>${data.text}`, sock);
+      this.trace?.did(`${this.getClientName(sock)}: an empty message, ignored`);
     }
   }
 
@@ -246,8 +263,9 @@ export class ChatServer {
     send(client, `CLIENT: ${client.remoteAddress}`, shape);
     this.clientmap.set(client, { address: client.remoteAddress, name: cname, shape });
     // Send joining information to the other clients.
-    this.broadcast(`\n(Connected: New client (${this.clients}) from ${this.getClientName(client)})`);
+    const told = this.broadcast(`\n(Connected: New client (${this.clients}) from ${this.getClientName(client)})`);
     this.outputs.push(client);
+    this.trace?.did(`connection ${client.id}: handshake, now ${this.getClientName(client)}, ${told} told`);
   }
 
   private checkHandshake(text: string): string | undefined {
@@ -280,24 +298,31 @@ export class ChatServer {
     const at = this.outputs.indexOf(sock);
     if (at !== -1) this.outputs.splice(at, 1);
     if (info !== undefined) {
-      this.broadcast(`\n(Now hung up: Client from ${info.name}@${info.address})`);
+      const told = this.broadcast(`\n(Now hung up: Client from ${info.name}@${info.address})`);
+      this.trace?.did(`${info.name}@${info.address}: hung up, ${told} told`);
       this.clientmap.delete(sock);
+    } else {
+      this.trace?.did(`connection ${sock.id}: closed before its handshake`);
     }
   }
 
   /** `for output in self.outputs: if output != sock: send(output, msg)`.
    * The original pickles the message again for every output; the bytes are
    * the same each time, so here they are made once per pickle shape. */
-  private broadcast(msg: string, sender?: ChatConnection): void {
+  private broadcast(msg: string, sender?: ChatConnection): number {
     const frames: Partial<Record<PickleShape, Buffer>> = {};
+    let told = 0;
     for (const output of this.outputs) {
       if (output === sender) continue;
+      told += 1;
       const { shape } = this.clientmap.get(output)!;
       output.write((frames[shape] ??= frame(msg, shape)));
       if (output.pendingOutputBytes >= this.options.outputSoftLimit && !this.congested.has(output)) {
         this.congested.set(output, { lowestPending: output.pendingOutputBytes, progressAt: Date.now() });
+        this.trace?.did(`${this.getClientName(output)}: congested`);
       }
     }
+    return told;
   }
 
   /** The slow-consumer policy, applied to one congested client (see
@@ -344,6 +369,14 @@ export class ChatServer {
       if (deadline > now) break;
       this.drop(client, `no handshake within ${this.options.handshakeTimeoutMs / 1000} s`, inputs);
     }
+  }
+
+  /** How the trace calls a source. */
+  private nameOf(source: Source): string {
+    if (source === this.listener) return 'server';
+    if (source === this.console) return 'stdin';
+    const client = source as ChatConnection;
+    return this.clientmap.has(client) ? this.getClientName(client) : `connection ${client.id}`;
   }
 
   /** Names a client in a log line, by name once it has one. */

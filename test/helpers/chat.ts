@@ -141,18 +141,26 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
 /** A command line of the project, as a child process, reading its output line by line. */
 export class ChildProgram {
   readonly lines = new Mailbox<string>();
+  readonly errorLines = new Mailbox<string>();
   readonly output: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr = '';
   private partial = '';
+  private partialError = '';
 
   constructor(readonly child: ChildProcessWithoutNullStreams) {
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (text: string) => this.take(text));
-    child.stderr.on('data', (text: string) => (this.stderr += text));
+    child.stderr.on('data', (text: string) => {
+      this.stderr += text;
+      const parts = (this.partialError + text).split('\n');
+      this.partialError = parts.pop()!;
+      for (const line of parts) this.errorLines.put(line);
+    });
     this.exited = once(child, 'exit').then(([code, signal]) => {
       this.lines.close();
+      this.errorLines.close();
       return { code: code as number | null, signal: signal as NodeJS.Signals | null };
     });
   }
@@ -172,9 +180,18 @@ export class ChildProgram {
   }
 
   /** Waits for the next line of stdout matching the pattern, skipping others. */
-  async line(pattern: RegExp): Promise<string> {
+  line(pattern: RegExp): Promise<string> {
+    return this.nextMatching(this.lines, pattern);
+  }
+
+  /** The same for stderr. */
+  errorLine(pattern: RegExp): Promise<string> {
+    return this.nextMatching(this.errorLines, pattern);
+  }
+
+  private async nextMatching(lines: Mailbox<string>, pattern: RegExp): Promise<string> {
     for (;;) {
-      const line = await this.lines.take();
+      const line = await lines.take();
       if (line === undefined) throw new Error(`exited without printing ${pattern}; stdout: ${JSON.stringify(this.output)} stderr: ${this.stderr}`);
       if (pattern.test(line)) return line;
     }

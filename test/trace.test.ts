@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ChildProgram, RawClient, startServerProgram } from './helpers/chat.js';
+
+// --trace prints one line per round of the select() loop on stderr.
+
+describe('--trace', () => {
+  test('the server shows what select() was given, what came back and what the round did', async () => {
+    const { program, port } = await startServerProgram(['--trace']);
+    const alice = await RawClient.join(port, 'alice');
+    assert.match(await program.errorLine(/accepted/), /^round \d+: select\(in: server stdin; out: -\) -> readable: server \| server: accepted connection 1 from 127\.0\.0\.1/);
+    assert.match(await program.errorLine(/handshake/), /connection 1: handshake, now alice@127\.0\.0\.1, 0 told$/);
+    const bob = await RawClient.join(port, 'bob');
+    assert.match(await program.errorLine(/handshake/), /connection 2: handshake, now bob@127\.0\.0\.1, 1 told$/);
+    alice.send('hello');
+    assert.match(
+      await program.errorLine(/a line/),
+      /^round \d+: select\(in: server stdin alice@127\.0\.0\.1 bob@127\.0\.0\.1; out: -\) -> readable: alice@127\.0\.0\.1 \| alice@127\.0\.0\.1: a line, sent to 1$/,
+    );
+    bob.end();
+    assert.match(await program.errorLine(/hung up/), /readable: bob@127\.0\.0\.1 \| bob@127\.0\.0\.1: hung up, 1 told$/);
+    program.child.kill('SIGINT');
+    assert.match(await program.errorLine(/interrupted/), /^round \d+: select\(in: server stdin alice@127\.0\.0\.1; out: -\) -> readable: - \| \(interrupted or timed out\)$/);
+    await program.exited;
+  });
+
+  test('the client shows its two inputs, the keyboard and the server', async () => {
+    const { program: server, port } = await startServerProgram();
+    const bob = await RawClient.join(port, 'bob');
+    const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port), '--trace']);
+    assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+    client.child.stdin.write('hi\n');
+    assert.match(await client.errorLine(/stdin: a line/), /^round \d+: select\(in: stdin server; out: -\) -> readable: stdin \| stdin: a line, sent$/);
+    bob.send('hello');
+    assert.match(await client.errorLine(/a message/), /^round \d+: select\(in: stdin server; out: -\) -> readable: server \| server: a message, printed$/);
+    client.child.stdin.end();
+    assert.match(await client.errorLine(/end of input/), /readable: stdin \| stdin: end of input, leaving$/);
+    assert.deepEqual(await client.exited, { code: 0, signal: null });
+    server.child.kill('SIGINT');
+    await server.exited;
+  });
+});
