@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ChildProgram } from './helpers/chat.js';
+
+test('npm run demo holds its conversation and stops everything', async () => {
+  const demo = ChildProgram.start('scripts/demo.ts', ['--pace', '0']);
+  assert.deepEqual(await demo.exited, { code: 0, signal: null });
+  const shown = demo.output.join('\n');
+  for (const expected of [
+    'bob   | #[alice@127.0.0.1]>>Hello bob! One select() loop serves us both.',
+    'alice | (Connected: New client (3) from carol@127.0.0.1)',
+    'bob   | (Now hung up: Client from carol@127.0.0.1)',
+    'server| Shutting down server...',
+  ]) {
+    assert.ok(shown.includes(expected), `the demo shows ${JSON.stringify(expected)}:\n${shown}`);
+  }
+});
