@@ -39,15 +39,19 @@ async function stillChatting(alice: RawClient, bob: RawClient, line: string): Pr
   assert.equal(await alice.next(), `\n#[bob@127.0.0.1]>>re: ${line}`);
 }
 
-describe('bad input after the handshake', () => {
-  let chat: Server;
-  let alice: RawClient;
-  let bob: RawClient;
+/** A fresh server for each test, with Alice and Bob chatting in it. */
+function withRoom(): { chat: Server; alice: RawClient; bob: RawClient } {
+  const room = {} as { chat: Server; alice: RawClient; bob: RawClient };
   beforeEach(async () => {
-    chat = await startServer();
-    ({ alice, bob } = await sentinels(chat.port));
+    room.chat = await startServer();
+    Object.assign(room, await sentinels(room.chat.port));
   });
-  afterEach(() => chat.stop());
+  afterEach(() => room.chat.stop());
+  return room;
+}
+
+describe('bad input after the handshake', () => {
+  const room = withRoom();
 
   const cases: [string, Buffer, RegExp][] = [
     ['a length of 0xFFFFFFFF', header(0xffffffff), /^frame of 4294967295 bytes is over the limit of 1048576$/],
@@ -74,6 +78,7 @@ describe('bad input after the handshake', () => {
   ];
   for (const [name, bytes, reason] of cases) {
     test(name, async () => {
+      const { chat, alice, bob } = room;
       const mallory = await RawClient.join(chat.port, 'mallory');
       await Promise.all([alice.next(), bob.next()]);
       mallory.writeRaw(bytes);
@@ -88,6 +93,7 @@ describe('bad input after the handshake', () => {
   }
 
   test('a frame cut off by end of stream', async () => {
+    const { chat, alice, bob } = room;
     const mallory = await RawClient.join(chat.port, 'mallory');
     await Promise.all([alice.next(), bob.next()]);
     mallory.socket.end(frame('never finished').subarray(0, 15));
@@ -98,6 +104,7 @@ describe('bad input after the handshake', () => {
   });
 
   test('a frame dribbled one byte at a time over seconds is legal', async () => {
+    const { chat, alice, bob } = room;
     const carol = await RawClient.join(chat.port, 'carol');
     await Promise.all([alice.next(), bob.next()]);
     const slow = frame('worth the wait');
@@ -112,14 +119,7 @@ describe('bad input after the handshake', () => {
 });
 
 describe('bad input as the first frame', () => {
-  let chat: Server;
-  let alice: RawClient;
-  let bob: RawClient;
-  beforeEach(async () => {
-    chat = await startServer();
-    ({ alice, bob } = await sentinels(chat.port));
-  });
-  afterEach(() => chat.stop());
+  const room = withRoom();
 
   const cases: [string, Buffer, RegExp][] = [
     ['a first frame that is not NAME:', frame('hello'), /^first message is not "NAME: <name>"$/],
@@ -130,6 +130,7 @@ describe('bad input as the first frame', () => {
   ];
   for (const [name, bytes, reason] of cases) {
     test(name, async () => {
+      const { chat, alice, bob } = room;
       const stranger = await RawClient.connect(chat.port);
       stranger.writeRaw(bytes);
       await stranger.expectClosed();
@@ -142,6 +143,7 @@ describe('bad input as the first frame', () => {
   }
 
   test('a name of exactly 64 characters, non-ASCII, is fine', async () => {
+    const { chat, alice } = room;
     const name = 'é'.repeat(64);
     const carol = await RawClient.join(chat.port, name);
     assert.equal(await alice.next(), `\n(Connected: New client (3) from ${name}@127.0.0.1)`);
@@ -149,13 +151,13 @@ describe('bad input as the first frame', () => {
   });
 
   test('a newcomer past the maximum number of clients is closed with a log line', async () => {
-    await chat.stop();
-    chat = await startServer({ maxClients: 2 });
-    ({ alice, bob } = await sentinels(chat.port));
+    const chat = await startServer({ maxClients: 2 });
+    const { alice, bob } = await sentinels(chat.port);
     const third = await RawClient.connect(chat.port);
     await third.expectClosed();
     assert.match(await chat.logLine(/refusing/), /^Chat server: refusing connection \d+ from 127\.0\.0\.1: 2 clients already connected$/);
     await stillChatting(alice, bob, 'still two of us');
+    await chat.stop();
   });
 });
 
