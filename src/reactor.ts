@@ -97,9 +97,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
    * connection whose inbox holds something whole, whose peer has hung up, or
    * which failed; a console with a line or at end of input. Writable: a
    * connection that had output waiting in Node and has since drained it,
-   * or that failed. A
-   * select() with nothing ready sleeps until an event comes, `timeoutMs`
-   * passes (then all lists are empty), or `interrupt()` is called. */
+   * or that failed. A select() with nothing ready sleeps until an event
+   * comes, `timeoutMs` passes (then all lists are empty), or `interrupt()`
+   * is called. */
   async select<TInput extends Source, TOutput extends Connection<TInbox>>(
     inputs: readonly TInput[],
     outputs: readonly TOutput[],
