@@ -193,7 +193,7 @@ export class ChatServer {
   /** While a client is congested, only the console is served: a line, a
    * join or a departure from anyone would add to the output it cannot
    * drain. (A congested client that breaks is seen through select()'s
-   * outputs, below.) */
+   * outputs, in run().) */
   private readonly mayProceed = (source: Source): boolean => this.congested.size === 0 || source === this.console;
 
   /** The listening server is readable: a client is waiting. */
