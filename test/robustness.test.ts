@@ -5,24 +5,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { encodePickle } from '../src/pickle.js';
-import { frame, HEADER_SIZE } from '../src/wire.js';
+import { frame } from '../src/wire.js';
 import { RawClient, startServer, startServerProgram } from './helpers/chat.js';
+import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
-
-/** A frame around arbitrary payload bytes. */
-function rawFrame(payload: Buffer | string): Buffer {
-  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
-  return Buffer.concat([header(bytes.length), bytes]);
-}
-
-function header(length: number, tail = 0): Buffer {
-  const bytes = Buffer.alloc(HEADER_SIZE);
-  bytes.writeUInt32BE(length, 0);
-  bytes.writeUInt32BE(tail, 4);
-  return bytes;
-}
 
 /** Alice and Bob, joined and still chatting: the room that must go on. */
 async function sentinels(port: number): Promise<{ alice: RawClient; bob: RawClient }> {

@@ -3,19 +3,13 @@ import { describe, test } from 'node:test';
 import { decodePickle } from '../src/pickle.js';
 import { FrameDecoder, frame, HEADER_SIZE, ProtocolError, receive, send, type Channel } from '../src/wire.js';
 import { loadPickleFixtures } from './helpers/fixtures.js';
+import { header } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
 
 /** A channel with no socket behind it: what was written, and an inbox fed by hand. */
 function fakeChannel(): Channel & { written: Buffer[]; ended: boolean; error: Error | undefined } {
   const written: Buffer[] = [];
   return { written, inbox: new FrameDecoder(), ended: false, error: undefined, write: (data) => written.push(data) };
-}
-
-function header(length: number, tail = 0): Buffer {
-  const bytes = Buffer.alloc(HEADER_SIZE);
-  bytes.writeUInt32BE(length, 0);
-  bytes.writeUInt32BE(tail, 4);
-  return bytes;
 }
 
 function takeAll(decoder: FrameDecoder): Buffer[] {
