@@ -21,25 +21,47 @@ export function frame(message: string, shape: PickleShape = 'str'): Buffer {
   return Buffer.concat([size, data], HEADER_SIZE + data.length);
 }
 
+/** Limits a FrameDecoder applies to the frames it reassembles. */
+export interface FrameLimits {
+  /** The largest payload any frame may announce. */
+  maxFrameSize: number;
+  /** The largest payload the first frame may announce: a handshake is
+   * small, so a stranger cannot make the server hold much before it has
+   * said who it is. */
+  maxFirstFrameSize?: number;
+}
+
 /** Reassembles frames from a stream that arrives in arbitrary chunks: one
  * byte at a time, many frames at once, or anything between. */
 export class FrameDecoder {
+  readonly maxFrameSize: number;
+  readonly maxFirstFrameSize: number;
   private readonly frames: Buffer[] = [];
   private readonly header = Buffer.alloc(HEADER_SIZE);
   private headerFilled = 0;
-  private payload: Buffer | undefined;
+  /** The announced payload size of the frame being filled, once its header is whole. */
+  private payloadSize: number | undefined;
+  /** The payload's pieces so far. A buffer of the announced size is never
+   * allocated up front: a header alone would make the decoder hold what the
+   * peer only promised. */
+  private payloadParts: Buffer[] = [];
   private payloadFilled = 0;
+  private framesStarted = 0;
   private queuedBytes = 0;
   private failure: ProtocolError | undefined;
 
-  constructor(readonly maxFrameSize = DEFAULT_MAX_FRAME_SIZE) {}
+  constructor(limits: number | FrameLimits = DEFAULT_MAX_FRAME_SIZE) {
+    const { maxFrameSize, maxFirstFrameSize } = typeof limits === 'number' ? { maxFrameSize: limits } : limits;
+    this.maxFrameSize = maxFrameSize;
+    this.maxFirstFrameSize = Math.min(maxFirstFrameSize ?? maxFrameSize, maxFrameSize);
+  }
 
   /** Takes in bytes as they arrive. Never throws: a malformed header is kept
    * and reported by `next()` once the frames before it have been taken. */
   push(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length && this.failure === undefined) {
-      if (this.payload === undefined) {
+      if (this.payloadSize === undefined) {
         at += this.fillHeader(chunk, at);
       } else {
         at += this.fillPayload(chunk, at);
@@ -70,8 +92,8 @@ export class FrameDecoder {
   }
 
   /** Part of a frame has arrived and the rest has not. */
-  get holdsPartialFrame(): boolean {
-    return this.headerFilled > 0;
+  get incomplete(): boolean {
+    return this.headerFilled > 0 && this.failure === undefined;
   }
 
   private fillHeader(chunk: Buffer, at: number): number {
@@ -80,33 +102,36 @@ export class FrameDecoder {
     if (this.headerFilled < HEADER_SIZE) return copied;
     const size = this.checkHeader(this.header);
     if (size === undefined) return copied;
+    this.framesStarted += 1;
     const payloadStart = at + copied;
     if (chunk.length - payloadStart >= size) {
       // The whole payload is in this chunk: slice it instead of copying.
       this.queue(chunk.subarray(payloadStart, payloadStart + size));
       return copied + size;
     }
-    // Allocated only now that the size is known to be within the limit.
-    this.payload = Buffer.allocUnsafe(size);
+    this.payloadSize = size;
     return copied;
   }
 
   private fillPayload(chunk: Buffer, at: number): number {
-    const payload = this.payload!;
-    const copied = chunk.copy(payload, this.payloadFilled, at);
-    this.payloadFilled += copied;
-    if (this.payloadFilled === payload.length) this.queue(payload);
-    return copied;
+    const wanted = this.payloadSize! - this.payloadFilled;
+    const part = chunk.subarray(at, at + wanted);
+    this.payloadParts.push(part);
+    this.payloadFilled += part.length;
+    if (this.payloadFilled === this.payloadSize) this.queue(Buffer.concat(this.payloadParts, this.payloadFilled));
+    return part.length;
   }
 
   /** The payload size the header announces, or undefined after recording
    * why the header is unacceptable. */
   private checkHeader(header: Buffer): number | undefined {
     const size = header.readUInt32BE(0);
+    const limit = this.framesStarted === 0 ? this.maxFirstFrameSize : this.maxFrameSize;
     if (header.readUInt32BE(4) !== 0) {
       this.failure = new ProtocolError(`frame header bytes 4-7 must be zero, got ${header.subarray(4).toString('hex')}`);
-    } else if (size > this.maxFrameSize) {
-      this.failure = new ProtocolError(`frame of ${size} bytes is over the limit of ${this.maxFrameSize}`);
+    } else if (size > limit) {
+      const which = this.framesStarted === 0 && limit < this.maxFrameSize ? 'first frame' : 'frame';
+      this.failure = new ProtocolError(`${which} of ${size} bytes is over the limit of ${limit}`);
     } else {
       return size;
     }
@@ -117,7 +142,8 @@ export class FrameDecoder {
     this.frames.push(payload);
     this.queuedBytes += payload.length;
     this.headerFilled = 0;
-    this.payload = undefined;
+    this.payloadSize = undefined;
+    this.payloadParts = [];
     this.payloadFilled = 0;
   }
 }
@@ -149,6 +175,6 @@ export function receive(channel: Channel): DecodedPickle | null {
   if (data !== undefined) return decodePickle(data); // return pickle.loads(data)
   if (channel.error !== undefined) throw channel.error;
   if (!channel.ended) throw new Error('receive() on a channel with nothing to read');
-  if (channel.inbox.holdsPartialFrame) throw new ProtocolError('frame cut off by end of stream');
+  if (channel.inbox.incomplete) throw new ProtocolError('frame cut off by end of stream');
   return null;
 }

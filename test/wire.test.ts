@@ -75,11 +75,11 @@ describe('reassembling frames', () => {
     const decoder = new FrameDecoder();
     decoder.push(frames[0]!.subarray(0, 12));
     assert.equal(decoder.ready, false);
-    assert.equal(decoder.holdsPartialFrame, true);
+    assert.equal(decoder.incomplete, true);
     assert.equal(decoder.next(), undefined);
     decoder.push(frames[0]!.subarray(12));
     assert.equal(decoder.ready, true);
-    assert.equal(decoder.holdsPartialFrame, false);
+    assert.equal(decoder.incomplete, false);
   });
 
   test('a zero-length frame is a frame (the pickle decoder refuses it)', () => {
@@ -101,6 +101,28 @@ describe('reassembling frames', () => {
     decoder.push(Buffer.concat([header(16), Buffer.alloc(16), header(17)]));
     assert.equal(decoder.next()?.length, 16);
     assert.equal(failureOf(decoder), 'frame of 17 bytes is over the limit of 16');
+  });
+
+  test('a header within the limit costs nothing until its bytes arrive', () => {
+    const decoder = new FrameDecoder(1024 * 1024);
+    const before = process.memoryUsage().arrayBuffers;
+    const decoders = Array.from({ length: 200 }, () => new FrameDecoder(1024 * 1024));
+    for (const each of decoders) each.push(Buffer.concat([header(1024 * 1024), Buffer.alloc(10)]));
+    // 200 promised megabytes would show; 200 × 18 bytes do not.
+    assert.ok(process.memoryUsage().arrayBuffers - before < 10 * 1024 * 1024);
+    decoder.push(Buffer.concat([header(1024 * 1024), Buffer.alloc(10)]));
+    assert.equal(decoder.bufferedBytes, HEADER_SIZE + 10);
+    assert.equal(decoder.incomplete, true);
+  });
+
+  test('the first frame has its own, smaller limit', () => {
+    const decoder = new FrameDecoder({ maxFrameSize: 1024, maxFirstFrameSize: 16 });
+    decoder.push(Buffer.concat([header(16), Buffer.alloc(16), header(1024)]));
+    assert.equal(decoder.next()?.length, 16);
+    assert.equal(decoder.ready, false, 'the second frame may be as large as the general limit');
+    const stranger = new FrameDecoder({ maxFrameSize: 1024, maxFirstFrameSize: 16 });
+    stranger.push(header(17));
+    assert.equal(failureOf(stranger), 'first frame of 17 bytes is over the limit of 16');
   });
 
   test('nonzero bytes 4-7 are refused', () => {
