@@ -39,12 +39,25 @@ const BINPUT = 0x71; // 'q': store the top of the stack in memo slot n
 const TUPLE1 = 0x85;
 const STOP = 0x2e; // '.'
 
+/** What follows the string: memoize it (and make a 1-tuple of it), stop. */
+const PICKLE_TAILS: Record<PickleShape, number[]> = {
+  str: [BINPUT, 0, STOP],
+  tuple: [BINPUT, 0, TUPLE1, BINPUT, 1, STOP],
+};
+/** PROTO 2, BINUNICODE and its 4-byte length. */
+const PICKLE_HEAD_SIZE = 2 + 5;
+
+/** The size of `encodePickle(text, shape)`, without encoding it. */
+export function pickledSize(text: string, shape: PickleShape = 'str'): number {
+  return PICKLE_HEAD_SIZE + Buffer.byteLength(text, 'utf8') + PICKLE_TAILS[shape].length;
+}
+
 /** `pickle.dumps(text, protocol=2)`, or `pickle.dumps((text,), protocol=2)`
  * for the tuple shape. */
 export function encodePickle(text: string, shape: PickleShape = 'str'): Buffer {
   const utf8Length = Buffer.byteLength(text, 'utf8');
-  const tail = shape === 'tuple' ? [BINPUT, 0, TUPLE1, BINPUT, 1, STOP] : [BINPUT, 0, STOP];
-  const out = Buffer.allocUnsafe(2 + 5 + utf8Length + tail.length);
+  const tail = PICKLE_TAILS[shape];
+  const out = Buffer.allocUnsafe(PICKLE_HEAD_SIZE + utf8Length + tail.length);
   let at = 0;
   out[at++] = PROTO;
   out[at++] = 2;

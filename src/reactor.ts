@@ -10,6 +10,12 @@
 // was asked about are ready, and when none is, it sleeps until an event
 // arrives. The program's own logic runs in its loop, never in a callback.
 //
+// The reactor also plays the kernel's part in flow control. A kernel reads
+// into a socket's buffer only so far, and a listening socket's backlog holds
+// connections nobody has accepted; here Node reads only from the connections
+// select() is asked to watch, only while their inboxes and the input budget
+// have room, and never from a connection the loop has not accepted yet.
+//
 // The reactor knows nothing of chat. What counts as "something to read" on a
 // socket is its inbox's business: the chat uses a frame decoder, so a socket
 // holding half a frame is not readable, just as a blocking recv() would still
@@ -26,6 +32,10 @@ export interface Inbox {
   readonly ready: boolean;
   /** Bytes held, for flow control. */
   readonly bufferedBytes: number;
+  /** Part of something has arrived and the rest has not. */
+  readonly incomplete: boolean;
+  /** How many things (frames) have begun to arrive, the unfinished one included. */
+  readonly framesStarted: number;
 }
 
 export interface ReactorOptions<TInbox extends Inbox> {
@@ -34,10 +44,21 @@ export interface ReactorOptions<TInbox extends Inbox> {
   /** An inbox holding this much that is ready to take stops reading from its
    * socket until the loop catches up; TCP then slows the sender down. */
   inboxHighWater?: number;
+  /** Bytes of input held at once, in every inbox and in events not yet
+   * applied. When it is reached, Node stops reading from every connection
+   * until the loop has taken some (see Reactor.inputBytes). */
+  inputBudget?: number;
+}
+
+/** How many connections a listener may hold (accepted or waiting to be),
+ * and that their bytes are not read until the loop accepts them. */
+export interface ListenerOptions {
+  maxConnections?: number;
 }
 
 type ReactorEvent =
-  | { kind: 'connection'; listener: Listener<Inbox>; socket: Socket }
+  | { kind: 'connection'; listener: Listener<Inbox>; connection: Connection<Inbox> }
+  | { kind: 'refused'; listener: Listener<Inbox>; remoteAddress: string }
   | { kind: 'data'; connection: Connection<Inbox>; chunk: Buffer }
   | { kind: 'end'; connection: Connection<Inbox> }
   | { kind: 'error'; connection: Connection<Inbox>; error: Error }
@@ -59,7 +80,14 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 export class Reactor<TInbox extends Inbox = Inbox> {
   private readonly events: ReactorEvent[] = [];
   private readonly pendingWrites = new Set<Connection<TInbox>>();
-  private readonly paused = new Set<Connection<TInbox>>();
+  /** Connections Node is reading from. */
+  private readonly reading = new Set<Connection<TInbox>>();
+  /** Connections select() reported readable: the loop has taken from their
+   * inboxes since, and what they hold is counted again next time. */
+  private taken: Connection<TInbox>[] = [];
+  /** Bytes in inboxes and in queued data events. */
+  private heldInputBytes = 0;
+  private round = 0;
   private wakeUp: (() => void) | undefined;
   private interrupted = false;
   private nextConnectionId = 1;
@@ -67,16 +95,18 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private connectionsGathered = 0;
   readonly makeInbox: () => TInbox;
   readonly inboxHighWater: number;
+  readonly inputBudget: number;
 
   constructor(options: ReactorOptions<TInbox>) {
     this.makeInbox = options.makeInbox;
     this.inboxHighWater = options.inboxHighWater ?? 256 * 1024;
+    this.inputBudget = options.inputBudget ?? Infinity;
   }
 
   /** Watches a listening server: it becomes readable when a connection
    * waits to be accepted. */
-  listen(server: Server): Listener<TInbox> {
-    return new Listener(this, server);
+  listen(server: Server, options: ListenerOptions = {}): Listener<TInbox> {
+    return new Listener(this, server, options);
   }
 
   /** Watches an already connected socket (the client's side). */
@@ -108,8 +138,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     // The end of the last round: what the loop wrote goes out now, one write
     // per socket however many messages it holds.
     this.flushWrites();
-    // Sockets whose inbox the loop has caught up on are read again.
-    this.resumeCaughtUp();
+    this.countTaken();
+    // Node reads from the connections watched now, and from no other.
+    this.watch(inputs);
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     let yielded = false;
     for (;;) {
@@ -122,6 +153,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       if (done && yielded) {
         this.interrupted = false;
         for (const connection of writable) connection.drained = false;
+        for (const source of readable) if (source instanceof Connection) this.taken.push(source as Connection<TInbox>);
         return [readable, writable, []];
       }
       if (done) {
@@ -145,11 +177,30 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     this.wakeUp?.();
   }
 
+  /** Bytes of input held: in every inbox, and arrived but not yet applied.
+   * The loop may look at this after taking what it wanted, to decide whom
+   * to cut off when it is over the budget. */
+  get inputBytes(): number {
+    this.countTaken();
+    return this.heldInputBytes;
+  }
+
   /** Called by sources from Node's callbacks; nothing else happens there. */
   push(event: ReactorEvent): void {
     this.events.push(event);
     if (event.kind === 'connection') this.connectionsQueued += 1;
     this.wakeUp?.();
+  }
+
+  /** Called from a socket's 'data' callback. Like a kernel whose buffers are
+   * full, the reactor stops every read at once when the budget is spent;
+   * select() starts them again once the loop has taken enough. */
+  pushData(connection: Connection<TInbox>, chunk: Buffer): void {
+    this.push({ kind: 'data', connection, chunk });
+    this.heldInputBytes += chunk.length;
+    if (this.heldInputBytes >= this.inputBudget) {
+      for (const reading of this.reading) this.stopReading(reading);
+    }
   }
 
   queueWrite(connection: Connection<TInbox>): void {
@@ -158,7 +209,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   forget(connection: Connection<TInbox>): void {
     this.pendingWrites.delete(connection);
-    this.paused.delete(connection);
+    this.stopReading(connection);
+    this.heldInputBytes -= connection.countedBytes;
+    connection.countedBytes = 0;
   }
 
   /** Node hands the program about one new connection per turn of its loop;
@@ -196,7 +249,8 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private applyEvents(): void {
     for (const event of this.events.splice(0)) {
       switch (event.kind) {
-        case 'connection': event.listener.backlog.push(this.connection(event.socket)); break;
+        case 'connection': event.listener.backlog.push(event.connection as Connection<TInbox>); break;
+        case 'refused': event.listener.refused += 1; event.listener.lastRefused = event.remoteAddress; break;
         case 'data': this.receiveData(event.connection as Connection<TInbox>, event.chunk); break;
         case 'end': event.connection.ended = true; break;
         case 'error': event.connection.error ??= event.error; break;
@@ -208,24 +262,63 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   }
 
   private receiveData(connection: Connection<TInbox>, chunk: Buffer): void {
+    this.heldInputBytes -= chunk.length;
     if (connection.closed) return;
-    connection.inbox.push(chunk);
-    if (connection.inbox.ready && connection.inbox.bufferedBytes >= this.inboxHighWater) {
-      // The kernel keeps unread bytes in the socket's buffer and stops the
-      // sender when it fills. Node reads eagerly instead, so it is told to
-      // stop reading while the loop has plenty to take from this socket.
-      connection.socket.pause();
-      this.paused.add(connection);
+    const { inbox } = connection;
+    const startedBefore = inbox.framesStarted;
+    inbox.push(chunk);
+    this.count(connection);
+    if (!inbox.incomplete) connection.unfinishedSince = undefined;
+    else if (inbox.framesStarted !== startedBefore) connection.unfinishedSince = Date.now();
+    // The kernel keeps unread bytes in the socket's buffer and stops the
+    // sender when it fills. Node reads eagerly instead, so it is told to
+    // stop reading while the loop has plenty to take from this socket.
+    if (inbox.ready && inbox.bufferedBytes >= this.inboxHighWater) this.stopReading(connection);
+  }
+
+  /** Brings the count of a connection's held bytes up to date. */
+  private count(connection: Connection<TInbox>): void {
+    const held = connection.closed ? 0 : connection.inbox.bufferedBytes;
+    this.heldInputBytes += held - connection.countedBytes;
+    connection.countedBytes = held;
+  }
+
+  private countTaken(): void {
+    for (const connection of this.taken) this.count(connection);
+    this.taken = [];
+  }
+
+  /** Node reads from exactly the watched connections that have room: an
+   * inbox below half the high-water mark (or holding only part of a frame,
+   * which only more bytes can finish), and input held below the budget. */
+  private watch(inputs: readonly Source[]): void {
+    const round = ++this.round;
+    const underBudget = this.heldInputBytes < this.inputBudget;
+    for (const source of inputs) {
+      if (!(source instanceof Connection)) continue;
+      const connection = source as Connection<TInbox>;
+      connection.watchedInRound = round;
+      const { inbox } = connection;
+      const hasRoom = !inbox.ready || inbox.bufferedBytes < this.inboxHighWater / 2;
+      if (!connection.reading && underBudget && hasRoom && !connection.closed) this.startReading(connection);
+    }
+    for (const connection of this.reading) {
+      if (connection.watchedInRound !== round) this.stopReading(connection);
     }
   }
 
-  private resumeCaughtUp(): void {
-    for (const connection of this.paused) {
-      if (connection.inbox.bufferedBytes < this.inboxHighWater / 2) {
-        connection.socket.resume();
-        this.paused.delete(connection);
-      }
-    }
+  private startReading(connection: Connection<TInbox>): void {
+    connection.reading = true;
+    connection.readingSince = Date.now();
+    this.reading.add(connection);
+    startReadingNow(connection.socket);
+  }
+
+  private stopReading(connection: Connection<TInbox>): void {
+    if (!connection.reading) return;
+    connection.reading = false;
+    this.reading.delete(connection);
+    stopReadingNow(connection.socket);
   }
 
   private flushWrites(): void {
@@ -238,25 +331,55 @@ export class Reactor<TInbox extends Inbox = Inbox> {
  * Node has already accepted the connection, so this only hands it over. */
 export class Listener<TInbox extends Inbox> {
   readonly backlog: Connection<TInbox>[] = [];
+  /** Every connection Node has handed over that the loop has not accepted,
+   * in the backlog or still in the reactor's queue. */
+  private readonly unaccepted = new Set<Connection<TInbox>>();
+  /** Connections closed at once since the loop last looked, because the
+   * listener held as many as it may; and where the last one came from. */
+  refused = 0;
+  lastRefused = '';
 
   constructor(
     private readonly reactor: Reactor<TInbox>,
     readonly server: Server,
+    options: ListenerOptions,
   ) {
-    server.on('connection', (socket) => reactor.push({ kind: 'connection', listener: this, socket }));
+    // Node counts every socket it has handed over until that socket closes,
+    // and closes a newcomer at once when there are as many as this.
+    if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
+    server.on('drop', (data) => reactor.push({ kind: 'refused', listener: this, remoteAddress: cleanAddress(data?.remoteAddress) }));
+    // The connection is wrapped (every listener attached, reading stopped)
+    // in the very callback that hands it over: a reset that comes a moment
+    // later must already find someone listening.
+    server.on('connection', (socket) => {
+      const connection = reactor.connection(socket);
+      this.unaccepted.add(connection);
+      reactor.push({ kind: 'connection', listener: this, connection });
+    });
   }
 
   get readable(): boolean {
-    return this.backlog.length > 0;
+    return this.backlog.length > 0 || this.refused > 0;
   }
 
   accept(): Connection<TInbox> | undefined {
-    return this.backlog.shift();
+    const connection = this.backlog.shift();
+    if (connection !== undefined) this.unaccepted.delete(connection);
+    return connection;
+  }
+
+  /** How many were refused since the last call, and where the last came from. */
+  takeRefused(): { count: number; lastFrom: string } {
+    const refused = { count: this.refused, lastFrom: this.lastRefused };
+    this.refused = 0;
+    return refused;
   }
 
   close(): void {
     this.server.close();
-    for (const connection of this.backlog.splice(0)) connection.close();
+    for (const connection of this.unaccepted) connection.destroy();
+    this.unaccepted.clear();
+    this.backlog.length = 0;
   }
 }
 
@@ -271,6 +394,15 @@ export class Connection<TInbox extends Inbox> {
   /** Node had to hold output back, and has now written all of it. */
   drained = false;
   closed = false;
+  /** Node is reading from the socket, and since when. */
+  reading = false;
+  readingSince = 0;
+  /** When the first byte of the unfinished frame in the inbox came. */
+  unfinishedSince: number | undefined;
+  /** For the reactor: its held bytes as last counted, and the last round
+   * select() watched it. */
+  countedBytes = 0;
+  watchedInRound = 0;
   readonly remoteAddress: string;
   readonly remotePort: number;
   private outbox: Buffer[] = [];
@@ -284,16 +416,21 @@ export class Connection<TInbox extends Inbox> {
     readonly id: number,
   ) {
     this.inbox = reactor.makeInbox();
-    // An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4.
-    this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    this.remoteAddress = cleanAddress(socket.remoteAddress);
     this.remotePort = socket.remotePort ?? 0;
-    // Writes are gathered per loop round already; Nagle's algorithm would
-    // only hold the gathered batch back waiting for an acknowledgement.
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => reactor.push({ kind: 'data', connection: this, chunk }));
+    // Every event the socket can emit is listened to from here on: an
+    // 'error' with no listener would end the process.
+    socket.on('data', (chunk: Buffer) => reactor.pushData(this, chunk));
     socket.on('end', () => reactor.push({ kind: 'end', connection: this }));
     socket.on('error', (error) => reactor.push({ kind: 'error', connection: this, error }));
     socket.on('drain', () => reactor.push({ kind: 'drain', connection: this }));
+    // Not read until select() watches it, as the kernel does not hand a
+    // program bytes it has not asked for.
+    stopReadingNow(socket);
+    // Writes are gathered per loop round already; Nagle's algorithm would
+    // only hold the gathered batch back waiting for an acknowledgement.
+    // (A socket already reset has no handle left to set it on.)
+    if (!socket.destroyed) socket.setNoDelay(true);
   }
 
   get readable(): boolean {
@@ -343,8 +480,9 @@ export class Connection<TInbox extends Inbox> {
     this.closed = true;
     this.reactor.forget(this);
     this.socket.end();
-    // Whatever the peer still sends is of no interest now.
-    this.socket.pause();
+    // Whatever the peer still sends is read and thrown away, so that its end
+    // of the stream is seen and the socket freed as soon as the peer closes.
+    this.socket.removeAllListeners('data').on('data', ignore).resume();
     // A closed connection must not keep the process alive, nor stay open
     // for a peer that never reads.
     this.socket.unref();
@@ -385,5 +523,51 @@ export class Console {
 
   close(): void {
     this.input.close();
+  }
+}
+
+function ignore(): void {}
+
+/** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */
+function cleanAddress(address: string | undefined): string {
+  return (address ?? '').replace(/^::ffff:/, '');
+}
+
+/** The libuv handle under a socket, as far as reading goes. */
+interface StreamHandle {
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+function handleOf(socket: Socket): StreamHandle | undefined {
+  const handle = (socket as unknown as { _handle?: Partial<StreamHandle> | null })._handle;
+  return typeof handle?.readStart === 'function' && typeof handle.readStop === 'function' ? (handle as StreamHandle) : undefined;
+}
+
+/** Stops Node reading from a socket at once. `socket.pause()` alone only
+ * stops the 'data' events: Node goes on reading into the stream's own
+ * buffer until that is full, so a paused socket could still cost a read of
+ * 64 KiB. Stopping the handle, as Node itself does for a server created with
+ * `pauseOnConnect`, leaves the bytes in the kernel, where TCP pushes back on
+ * the sender. */
+function stopReadingNow(socket: Socket): void {
+  socket.pause();
+  const handle = handleOf(socket);
+  if (handle?.reading) {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
+/** Starts reading again: the stream flows, and the handle reads (the
+ * stream would not ask it to, as it is still waiting for the read it
+ * asked for before the handle was stopped). */
+function startReadingNow(socket: Socket): void {
+  socket.resume();
+  const handle = handleOf(socket);
+  if (handle !== undefined && !handle.reading && !socket.connecting) {
+    handle.reading = true;
+    handle.readStart();
   }
 }

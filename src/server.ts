@@ -9,31 +9,27 @@
 
 import { createServer, type Server } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
+import { pickledSize } from './pickle.js';
+import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
 import { RoundTrace } from './trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
 export type ChatConnection = Connection<FrameDecoder>;
 
-export interface ChatServerOptions {
+export interface ChatServerOptions extends Limits {
   port: number;
   host: string;
   /** listen()'s backlog: connections the kernel queues before accept. */
   backlog: number;
-  /** A client that has not sent `NAME: <name>` by then is dropped. */
-  handshakeTimeoutMs: number;
+  /** The largest frame received or sent, in bytes (the pickle, without the header). */
   maxFrameSize: number;
+  /** The largest first frame (the handshake), in bytes. */
+  maxHandshakeSize: number;
   maxNameLength: number;
-  /** Connections at once (named or still in the handshake); more are closed. */
+  /** Sockets open at once: every one Node has handed over, whether named,
+   * in the handshake, not yet accepted, or closing. More are closed at once. */
   maxClients: number;
-  /** Soft limit: a client with this much output waiting is congested, and
-   * the server stops reading other clients' lines until it drains. */
-  outputSoftLimit: number;
-  /** Hard limit: a client with this much output waiting is dropped at once. */
-  outputHardLimit: number;
-  /** A congested client that takes none of its output for this long is
-   * dropped, so that one client that stopped reading cannot stall the room. */
-  slowClientGraceMs: number;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
   /** Where the server's own messages go (one line each). */
@@ -47,7 +43,10 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   host: '127.0.0.1',
   backlog: 511,
   handshakeTimeoutMs: 10_000,
+  frameTimeoutMs: 30_000,
   maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+  maxHandshakeSize: 1024,
+  inputBudget: 64 * 1024 * 1024,
   maxNameLength: 64,
   maxClients: 10_000,
   outputSoftLimit: 1024 * 1024,
@@ -68,12 +67,8 @@ export interface ClientInfo {
 
 const NAME_PREFIX = 'NAME: ';
 
-/** How a congested client is doing: the least output it has had waiting
- * since it became congested, and when that least was last lowered. */
-interface Congestion {
-  lowestPending: number;
-  progressAt: number;
-}
+/** The signals that stop the server: Ctrl-C, `kill`, and a terminal that closed. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export class ChatServer {
   /** The number of clients that have completed the handshake. */
@@ -82,21 +77,21 @@ export class ChatServer {
   readonly clientmap = new Map<ChatConnection, ClientInfo>();
   /** Every client that has completed the handshake: the ones a message goes to. */
   outputs: ChatConnection[] = [];
-  /** Accepted clients that have not yet sent their name, by deadline. */
-  private readonly handshakeDeadlines = new Map<ChatConnection, number>();
-  /** Clients with more output waiting than the soft limit. */
-  private readonly congested = new Map<ChatConnection, Congestion>();
   private running = false;
   private readonly options: ChatServerOptions;
   private readonly reactor: Reactor<FrameDecoder>;
+  /** The limits: deadlines, the input budget, slow consumers. */
+  private readonly policy: ServerPolicy<ChatConnection>;
   private readonly listener: Listener<FrameDecoder>;
   private readonly console: Console | null;
   private readonly trace: RoundTrace | null;
 
   private constructor(readonly server: Server, options: ChatServerOptions) {
     this.options = options;
-    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(options.maxFrameSize) });
-    this.listener = this.reactor.listen(server);
+    const limits = { maxFrameSize: options.maxFrameSize, maxFirstFrameSize: options.maxHandshakeSize };
+    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget });
+    this.policy = new ServerPolicy(options, this.reactor);
+    this.listener = this.reactor.listen(server, { maxConnections: options.maxClients });
     this.console = options.console && this.reactor.console(options.console);
     this.trace = options.trace && new RoundTrace(options.trace, (source) => this.nameOf(source as Source));
   }
@@ -125,8 +120,8 @@ export class ChatServer {
   }
 
   /** Python installs this with signal.signal(SIGINT, ...); Node calls it
-   * from process.on('SIGINT'). It only ends the loop: run() closes
-   * everything once the loop is out of select(). */
+   * from process.on('SIGINT') (and for SIGTERM and SIGHUP). It only ends
+   * the loop: run() closes everything once the loop is out of select(). */
   sighandler = (): void => {
     if (!this.running) return;
     this.options.log('Shutting down server...');
@@ -144,27 +139,28 @@ export class ChatServer {
     if (this.console) inputs.push(this.console);
     this.outputs = [];
     this.running = true;
-    process.on('SIGINT', this.sighandler);
-    process.on('SIGTERM', this.sighandler);
+    for (const signal of STOP_SIGNALS) process.on(signal, this.sighandler);
     try {
       while (this.running) {
         // While a client is congested, its output can drain only if the
         // others stop adding to it: their lines, and newcomers, wait in the
         // kernel (TCP slows the senders down) until the congested one drains.
-        const watched = this.congested.size === 0 ? inputs : inputs.filter(this.mayProceed);
+        // The reactor reads nothing from a connection select() is not given.
+        const watched = this.policy.paused ? inputs.filter(this.mayProceed) : inputs;
         // The congested clients are the outputs: select() wakes the loop
-        // when one of them has drained or broken, and the check below sees it.
-        const outputs = [...this.congested.keys()];
+        // when one of them has drained or broken, and the policy sees it.
+        const outputs = this.policy.congestedClients;
         this.trace?.selecting(watched, outputs);
-        const [readable, writable] = await this.reactor.select(watched, outputs, this.timeToNextDeadline());
+        const [readable, writable] = await this.reactor.select(watched, outputs, this.policy.timeToNextDeadline());
         this.trace?.selected(readable, writable);
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {
+            this.reportRefused();
             // The original accepts one connection per select(); the reactor
             // has gathered every connection that was waiting, and the whole
             // backlog is taken now.
-            while (this.listener.readable) this.accept(inputs);
+            while (this.listener.backlog.length > 0) this.accept(inputs);
           } else if (sock === this.console) {
             if (this.console.readLine() === null) {
               // End of input (started with </dev/null, or in the background):
@@ -179,13 +175,11 @@ export class ChatServer {
             this.serve(sock as ChatConnection, inputs);
           }
         }
-        for (const client of this.congested.keys()) this.checkCongestion(client, inputs);
-        this.dropLateHandshakes(inputs);
+        for (const verdict of this.policy.due(this.outputs)) this.letGo(verdict, inputs);
         this.trace?.done();
       }
     } finally {
-      process.off('SIGINT', this.sighandler);
-      process.off('SIGTERM', this.sighandler);
+      for (const signal of STOP_SIGNALS) process.off(signal, this.sighandler);
       this.closeAll(inputs);
     }
   }
@@ -194,16 +188,20 @@ export class ChatServer {
    * join or a departure from anyone would add to the output it cannot
    * drain. (A congested client that breaks is seen through select()'s
    * outputs, in run().) */
-  private readonly mayProceed = (source: Source): boolean => this.congested.size === 0 || source === this.console;
+  private readonly mayProceed = (source: Source): boolean => !this.policy.paused || source === this.console;
+
+  /** Connections Node closed at once because --max-clients were open. */
+  private reportRefused(): void {
+    const { count, lastFrom } = this.listener.takeRefused();
+    if (count === 0) return;
+    const which = count === 1 ? `a connection from ${lastFrom}` : `${count} connections (the last from ${lastFrom})`;
+    this.options.log(`Chat server: refused ${which}: ${this.options.maxClients} connections already open`);
+    this.trace?.did(`server: refused ${count}`);
+  }
 
   /** The listening server is readable: a client is waiting. */
   private accept(inputs: Source[]): void {
     const client = this.listener.accept()!;
-    if (this.clientmap.size + this.handshakeDeadlines.size >= this.options.maxClients) {
-      this.options.log(`Chat server: refusing connection ${client.id} from ${client.remoteAddress}: ${this.options.maxClients} clients already connected`);
-      client.destroy();
-      return;
-    }
     // Python prints the address tuple, ('127.0.0.1', 54321), and the socket's
     // file descriptor where this prints the connection's number.
     this.options.log(`Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
@@ -211,7 +209,7 @@ export class ChatServer {
     // client speaks. Here the client simply joins the inputs; its first
     // frame, whenever it comes, is its handshake.
     inputs.push(client);
-    this.handshakeDeadlines.set(client, Date.now() + this.options.handshakeTimeoutMs);
+    this.policy.admit(client);
     this.trace?.did(`server: accepted connection ${client.id} from ${client.remoteAddress}`);
   }
 
@@ -243,7 +241,15 @@ export class ChatServer {
     } else if (!this.clientmap.has(sock)) {
       this.handshake(sock, data.text, data.shape, inputs);
     } else if (data.text !== '') {
-      const told = this.broadcast(`\n#[${this.getClientName(sock)}]>>${data.text}`, sock);
+      const msg = `\n#[${this.getClientName(sock)}]>>${data.text}`;
+      const tooLarge = this.tooLargeToSend(msg);
+      if (tooLarge !== undefined) {
+        // Its clients would refuse the frame and leave; the line is refused instead.
+        this.options.log(`Chat server: not relaying a line from ${this.describe(sock)}: ${tooLarge}`);
+        this.trace?.did(`${this.getClientName(sock)}: a line too large to relay, refused`);
+        return;
+      }
+      const told = this.broadcast(msg, sock);
       this.trace?.did(`${this.getClientName(sock)}: a line, sent to ${told}`);
     } else {
       // The original reads an empty message as a hang-up; it is just nothing to say.
@@ -257,7 +263,7 @@ export class ChatServer {
       this.drop(client, problem, inputs);
       return;
     }
-    this.handshakeDeadlines.delete(client);
+    this.policy.named(client);
     const cname = text.slice(NAME_PREFIX.length).trim();
     this.clients += 1;
     send(client, `CLIENT: ${client.remoteAddress}`, shape);
@@ -278,6 +284,27 @@ export class ChatServer {
     return undefined;
   }
 
+  /** Why a message may not be sent, if it would make a frame larger than
+   * the frame limit: a client of this server would refuse it. (Relayed
+   * text can grow: the prefix is added, and text that came as Latin-1 in a
+   * protocol-0 pickle takes two bytes a character in UTF-8.) */
+  private tooLargeToSend(msg: string): string | undefined {
+    const { maxFrameSize } = this.options;
+    // UTF-8 takes at most three bytes per UTF-16 unit: most lines are
+    // clearly small enough without counting.
+    if (msg.length * 3 + 16 <= maxFrameSize) return undefined;
+    const size = Math.max(pickledSize(msg, 'str'), pickledSize(msg, 'tuple'));
+    return size > maxFrameSize ? `as relayed it would be a frame of ${size} bytes, over the limit of ${maxFrameSize}` : undefined;
+  }
+
+  /** Lets go of a client the policy will not keep. */
+  private letGo({ client, reason, discardOutput }: Verdict<ChatConnection>, inputs: Source[]): void {
+    if (client.closed) return;
+    if (discardOutput) client.destroy();
+    if (reason === undefined) this.hangUp(client, inputs);
+    else this.drop(client, reason, inputs);
+  }
+
   /** Closes a client the server will not keep, saying why in one log line. */
   private drop(client: ChatConnection, reason: string, inputs: Source[]): void {
     this.options.log(`Chat server: dropping ${this.describe(client)}: ${reason}`);
@@ -293,8 +320,7 @@ export class ChatServer {
     }
     sock.close();
     inputs.splice(inputs.indexOf(sock), 1);
-    this.handshakeDeadlines.delete(sock);
-    this.congested.delete(sock);
+    this.policy.forget(sock);
     const at = this.outputs.indexOf(sock);
     if (at !== -1) this.outputs.splice(at, 1);
     if (info !== undefined) {
@@ -317,58 +343,9 @@ export class ChatServer {
       told += 1;
       const { shape } = this.clientmap.get(output)!;
       output.write((frames[shape] ??= frame(msg, shape)));
-      if (output.pendingOutputBytes >= this.options.outputSoftLimit && !this.congested.has(output)) {
-        this.congested.set(output, { lowestPending: output.pendingOutputBytes, progressAt: Date.now() });
-        this.trace?.did(`${this.getClientName(output)}: congested`);
-      }
+      if (this.policy.wrote(output)) this.trace?.did(`${this.getClientName(output)}: congested`);
     }
     return told;
-  }
-
-  /** The slow-consumer policy, applied to one congested client (see
-   * docs/RELIABILITY.md): over the hard limit it is dropped; taking none of
-   * its output for the grace period it is dropped; under the soft limit it
-   * is congested no more. */
-  private checkCongestion(client: ChatConnection, inputs: Source[]): void {
-    const congestion = this.congested.get(client);
-    if (congestion === undefined) return;
-    const pending = client.pendingOutputBytes;
-    const now = Date.now();
-    if (client.error !== undefined) {
-      this.hangUp(client, inputs);
-    } else if (pending < this.options.outputSoftLimit) {
-      this.congested.delete(client);
-    } else if (pending > this.options.outputHardLimit) {
-      client.destroy(); // its output is not worth keeping in memory
-      this.drop(client, `${pending} bytes of output waiting, over the hard limit of ${this.options.outputHardLimit}`, inputs);
-    } else if (pending < congestion.lowestPending) {
-      congestion.lowestPending = pending;
-      congestion.progressAt = now;
-    } else if (now - congestion.progressAt >= this.options.slowClientGraceMs) {
-      client.destroy();
-      this.drop(client, `read nothing for ${this.options.slowClientGraceMs / 1000} s with ${pending} bytes of output waiting`, inputs);
-    }
-  }
-
-  /** How long select() may sleep before a handshake deadline or a slow
-   * client's grace period runs out. */
-  private timeToNextDeadline(): number | undefined {
-    let next = Infinity;
-    // Handshake deadlines are set in the order clients arrive, so the first is the earliest.
-    for (const deadline of this.handshakeDeadlines.values()) {
-      next = deadline;
-      break;
-    }
-    for (const { progressAt } of this.congested.values()) next = Math.min(next, progressAt + this.options.slowClientGraceMs);
-    return next === Infinity ? undefined : Math.max(0, next - Date.now());
-  }
-
-  private dropLateHandshakes(inputs: Source[]): void {
-    const now = Date.now();
-    for (const [client, deadline] of this.handshakeDeadlines) {
-      if (deadline > now) break;
-      this.drop(client, `no handshake within ${this.options.handshakeTimeoutMs / 1000} s`, inputs);
-    }
   }
 
   /** How the trace calls a source. */
@@ -392,6 +369,5 @@ export class ChatServer {
     for (const source of inputs) source.close(500);
     this.listener.close();
     this.outputs = [];
-    this.handshakeDeadlines.clear();
   }
 }

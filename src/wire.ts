@@ -46,7 +46,7 @@ export class FrameDecoder {
    * peer only promised. */
   private payloadParts: Buffer[] = [];
   private payloadFilled = 0;
-  private framesStarted = 0;
+  private started = 0;
   private queuedBytes = 0;
   private failure: ProtocolError | undefined;
 
@@ -91,18 +91,23 @@ export class FrameDecoder {
     return this.queuedBytes + this.headerFilled + this.payloadFilled;
   }
 
+  /** Frames whose first byte has arrived, the one being filled included. */
+  get framesStarted(): number {
+    return this.started;
+  }
+
   /** Part of a frame has arrived and the rest has not. */
   get incomplete(): boolean {
     return this.headerFilled > 0 && this.failure === undefined;
   }
 
   private fillHeader(chunk: Buffer, at: number): number {
+    if (this.headerFilled === 0) this.started += 1;
     const copied = chunk.copy(this.header, this.headerFilled, at, at + HEADER_SIZE - this.headerFilled);
     this.headerFilled += copied;
     if (this.headerFilled < HEADER_SIZE) return copied;
     const size = this.checkHeader(this.header);
     if (size === undefined) return copied;
-    this.framesStarted += 1;
     const payloadStart = at + copied;
     if (chunk.length - payloadStart >= size) {
       // The whole payload is in this chunk: slice it instead of copying.
@@ -126,11 +131,12 @@ export class FrameDecoder {
    * why the header is unacceptable. */
   private checkHeader(header: Buffer): number | undefined {
     const size = header.readUInt32BE(0);
-    const limit = this.framesStarted === 0 ? this.maxFirstFrameSize : this.maxFrameSize;
+    const first = this.started === 1;
+    const limit = first ? this.maxFirstFrameSize : this.maxFrameSize;
     if (header.readUInt32BE(4) !== 0) {
       this.failure = new ProtocolError(`frame header bytes 4-7 must be zero, got ${header.subarray(4).toString('hex')}`);
     } else if (size > limit) {
-      const which = this.framesStarted === 0 && limit < this.maxFrameSize ? 'first frame' : 'frame';
+      const which = first && limit < this.maxFrameSize ? 'first frame' : 'frame';
       this.failure = new ProtocolError(`${which} of ${size} bytes is over the limit of ${limit}`);
     } else {
       return size;

@@ -1,0 +1,105 @@
+// Where the server's own lines go (the log on stdout, the trace on stderr),
+// written so that an output that stalls or goes away never stops the loop.
+//
+// Node writes to a pipe or a terminal synchronously on Linux. A reader that
+// stops reading (a pipe into a program that is busy, a terminal paused with
+// Ctrl-S) would block the whole process in write(2), and a reader that has
+// gone (`| head -1`) makes the write fail with EPIPE, which process.stdout
+// reports as an 'error' event that ends the process. Here lines are written
+// with fs.write, which runs on Node's thread pool: a write that blocks holds
+// one thread of the pool, not the loop. Lines wait in a bounded queue
+// meanwhile; past it they are dropped and counted, and once the output
+// takes lines again, one line says how many were lost.
+
+import { write } from 'node:fs';
+
+/** Bytes of lines kept while the output is not taking them. */
+export const DEFAULT_LOG_QUEUE_BYTES = 1024 * 1024;
+
+export class LogWriter {
+  private queue: string[] = [];
+  private queuedBytes = 0;
+  private writing = false;
+  private dropped = 0;
+  /** The output failed (its reader has gone): nothing more is written. */
+  private broken = false;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly fd: number,
+    private readonly maxQueuedBytes = DEFAULT_LOG_QUEUE_BYTES,
+  ) {}
+
+  /** Writes one line (a newline is added). Never blocks, never throws. */
+  readonly line = (text: string): void => {
+    if (this.broken) return;
+    if (this.queuedBytes + text.length + 1 > this.maxQueuedBytes) {
+      this.dropped += 1;
+      return;
+    }
+    this.noteDropped();
+    this.enqueue(`${text}\n`);
+  };
+
+  /** Resolves once every queued line has been written (or cannot be), or
+   * after `timeoutMs`, whichever is first: at exit, a stalled output must
+   * not keep the process alive for ever. */
+  flushed(timeoutMs: number): Promise<void> {
+    if (!this.writing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs).unref();
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private enqueue(text: string): void {
+    this.queue.push(text);
+    this.queuedBytes += text.length;
+    if (!this.writing) this.writeQueued();
+  }
+
+  /** Lines were dropped since the last line kept: say so, in their place. */
+  private noteDropped(): void {
+    if (this.dropped === 0) return;
+    const count = this.dropped;
+    this.dropped = 0;
+    this.enqueue(`(${count} log line${count === 1 ? '' : 's'} dropped: the output was not taking them)\n`);
+  }
+
+  private writeQueued(): void {
+    if (this.queue.length === 0) {
+      this.writing = false;
+      for (const waiter of this.idleWaiters.splice(0)) waiter();
+      return;
+    }
+    this.writing = true;
+    const data = Buffer.from(this.queue.join(''), 'utf8');
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.writeBytes(data);
+  }
+
+  private writeBytes(data: Buffer): void {
+    write(this.fd, data, 0, data.length, null, (error, written) => {
+      if (error?.code === 'EAGAIN') {
+        // A non-blocking output that is full: try again shortly.
+        setTimeout(() => this.writeBytes(data), 10);
+      } else if (error) {
+        // EPIPE, EIO (a terminal that closed)...: nobody is reading any more.
+        this.broken = true;
+        this.queue = [];
+        this.writeQueued();
+      } else if (written < data.length) {
+        this.writeBytes(data.subarray(written));
+      } else {
+        // The output took these lines. Lines dropped while it did not are
+        // reported now, unless a later line already did.
+        if (this.queue.length === 0) this.noteDropped();
+        this.writeQueued();
+      }
+    });
+  }
+}

@@ -1,0 +1,188 @@
+// The server's limits, in one place: what a client may make the server
+// spend, and what happens to a client past a limit. The recipe has none of
+// this; `ChatServer.run` calls in here at the few points where the recipe's
+// loop would have let a client hold it or its memory (see
+// docs/RELIABILITY.md for every limit and the attack it answers).
+//
+// The policy decides, the loop acts: `due()` names the clients to drop and
+// why, and the loop drops them as it drops any other, telling the room.
+
+import type { Connection, Inbox, Reactor } from './reactor.js';
+
+export interface Limits {
+  /** A connection that has not completed its handshake this long after the
+   * server began reading it is dropped. */
+  handshakeTimeoutMs: number;
+  /** A frame must be finished this long after its first byte arrived
+   * (counted only while the server reads the connection). */
+  frameTimeoutMs: number;
+  /** Bytes of input the server holds at once for all connections together. */
+  inputBudget: number;
+  /** Soft limit: a client with this much output waiting is congested, and
+   * the server stops reading everyone else until it drains. */
+  outputSoftLimit: number;
+  /** Hard limit: a client with this much output waiting is dropped at once. */
+  outputHardLimit: number;
+  /** A congested client that takes none of its output for this long is dropped. */
+  slowClientGraceMs: number;
+}
+
+/** A client to let go: with the reason for the log, or, for a connection
+ * that broke, none (it is a hang-up). `discardOutput` when what waits for it
+ * is not worth sending. */
+export interface Verdict<TClient> {
+  client: TClient;
+  reason: string | undefined;
+  discardOutput: boolean;
+}
+
+/** How a congested client is doing: the least output it has had waiting
+ * since it became congested, and when that least was last lowered. */
+interface Congestion {
+  lowestPending: number;
+  progressAt: number;
+}
+
+export class ServerPolicy<TClient extends Connection<Inbox>> {
+  /** Accepted connections still in the handshake, and when each was accepted. */
+  private readonly handshakes = new Map<TClient, number>();
+  /** Clients with more output waiting than the soft limit. */
+  private readonly congested = new Map<TClient, Congestion>();
+  /** When the handshake and frame deadlines must next be looked at. */
+  private nextLookAt = Infinity;
+
+  constructor(
+    readonly limits: Limits,
+    private readonly reactor: Reactor<Inbox>,
+  ) {}
+
+  /** While a client is congested the room is paused: the loop reads from no
+   * one and accepts no one, since any line, join or departure would add to
+   * the output that client cannot drain. */
+  get paused(): boolean {
+    return this.congested.size > 0;
+  }
+
+  /** The congested clients: select()'s outputs, so that the loop wakes when
+   * one of them drains or breaks. */
+  get congestedClients(): TClient[] {
+    return [...this.congested.keys()];
+  }
+
+  /** A connection was accepted: its handshake clock starts. */
+  admit(client: TClient): void {
+    const now = Date.now();
+    this.handshakes.set(client, now);
+    this.nextLookAt = Math.min(this.nextLookAt, now + this.limits.handshakeTimeoutMs);
+  }
+
+  /** The connection has sent its name; from now on its frames have a deadline. */
+  named(client: TClient): void {
+    this.handshakes.delete(client);
+    this.nextLookAt = Math.min(this.nextLookAt, Date.now() + this.limits.frameTimeoutMs);
+  }
+
+  /** The loop let the connection go. */
+  forget(client: TClient): void {
+    this.handshakes.delete(client);
+    this.congested.delete(client);
+  }
+
+  /** Called after writing to a client: is it congested now? */
+  wrote(client: TClient): boolean {
+    if (client.pendingOutputBytes < this.limits.outputSoftLimit || this.congested.has(client)) return false;
+    this.congested.set(client, { lowestPending: client.pendingOutputBytes, progressAt: Date.now() });
+    return true;
+  }
+
+  /** Everyone to drop at the end of a round, and why. `named` are the
+   * clients past their handshake. */
+  due(named: Iterable<TClient>): Verdict<TClient>[] {
+    const verdicts: Verdict<TClient>[] = [];
+    const now = Date.now();
+    for (const client of this.congested.keys()) this.checkCongestion(client, now, verdicts);
+    if (now >= this.nextLookAt) this.checkDeadlines(named, now, verdicts);
+    this.checkInputBudget(named, verdicts);
+    return verdicts;
+  }
+
+  /** How long select() may sleep before a deadline needs looking at. */
+  timeToNextDeadline(): number | undefined {
+    let next = this.nextLookAt;
+    for (const { progressAt } of this.congested.values()) next = Math.min(next, progressAt + this.limits.slowClientGraceMs);
+    return next === Infinity ? undefined : Math.max(0, next - Date.now());
+  }
+
+  /** The slow-consumer policy for one congested client: over the hard
+   * limit it is dropped; taking none of its output for the grace period it
+   * is dropped; under the soft limit it is congested no more. */
+  private checkCongestion(client: TClient, now: number, verdicts: Verdict<TClient>[]): void {
+    const congestion = this.congested.get(client)!;
+    const pending = client.pendingOutputBytes;
+    const { outputSoftLimit, outputHardLimit, slowClientGraceMs } = this.limits;
+    if (client.error !== undefined) {
+      verdicts.push({ client, reason: undefined, discardOutput: true });
+    } else if (pending < outputSoftLimit) {
+      this.congested.delete(client);
+    } else if (pending > outputHardLimit) {
+      verdicts.push({ client, reason: `${pending} bytes of output waiting, over the hard limit of ${outputHardLimit}`, discardOutput: true });
+    } else if (pending < congestion.lowestPending) {
+      congestion.lowestPending = pending;
+      congestion.progressAt = now;
+    } else if (now - congestion.progressAt >= slowClientGraceMs) {
+      verdicts.push({ client, reason: `read nothing for ${slowClientGraceMs / 1000} s with ${pending} bytes of output waiting`, discardOutput: true });
+    }
+  }
+
+  /** Handshake and frame deadlines. Time counts only while the server reads
+   * the connection: a client is never dropped for a deadline that ran
+   * while the server itself left its bytes in the kernel. Looked at when
+   * the earliest deadline comes and, while anyone is connected, at least
+   * once per frame timeout: a frame begun after one look is then seen by
+   * the next one in time. (The reactor does not wake the loop for part of
+   * a frame, as a blocking recv() would not return for it.) */
+  private checkDeadlines(named: Iterable<TClient>, now: number, verdicts: Verdict<TClient>[]): void {
+    const { handshakeTimeoutMs, frameTimeoutMs } = this.limits;
+    let next = Infinity;
+    for (const [client, acceptedAt] of this.handshakes) {
+      // Not being read: the clock starts again when it is.
+      if (!client.reading) {
+        next = Math.min(next, now + handshakeTimeoutMs);
+        continue;
+      }
+      const deadline = Math.max(acceptedAt, client.readingSince) + handshakeTimeoutMs;
+      if (deadline <= now) verdicts.push({ client, reason: `no handshake within ${handshakeTimeoutMs / 1000} s`, discardOutput: false });
+      else next = Math.min(next, deadline);
+    }
+    for (const client of named) {
+      next = Math.min(next, now + frameTimeoutMs);
+      if (!client.reading || client.unfinishedSince === undefined) continue;
+      const deadline = Math.max(client.unfinishedSince, client.readingSince) + frameTimeoutMs;
+      if (deadline <= now) verdicts.push({ client, reason: `frame not finished within ${frameTimeoutMs / 1000} s`, discardOutput: false });
+      else next = Math.min(next, deadline);
+    }
+    this.nextLookAt = next;
+  }
+
+  /** Over the input budget, the connection holding the largest unfinished
+   * frame is cut off, then the next, until the input held is within the
+   * budget again. Whole frames are never the reason: the loop takes them
+   * this round. */
+  private checkInputBudget(named: Iterable<TClient>, verdicts: Verdict<TClient>[]): void {
+    let held = this.reactor.inputBytes;
+    const budget = this.limits.inputBudget;
+    if (held < budget) return;
+    const holders = [...named, ...this.handshakes.keys()]
+      .filter((client) => client.inbox.incomplete && !verdicts.some((verdict) => verdict.client === client))
+      .sort((a, b) => b.inbox.bufferedBytes - a.inbox.bufferedBytes);
+    for (const client of holders) {
+      if (held < budget) break;
+      verdicts.push({
+        client,
+        reason: `holds ${client.inbox.bufferedBytes} bytes of an unfinished frame while the server holds ${held}, over the input budget of ${budget}`,
+        discardOutput: false,
+      });
+      held -= client.inbox.bufferedBytes;
+    }
+  }
+}
