@@ -2,8 +2,12 @@
 
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ChatServer, DEFAULT_SERVER_OPTIONS } from '../src/server.js';
+import { LogWriter } from '../src/log.js';
+import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
+import { readConsoleOnlyInForeground } from './foreground.js';
 import { parseIntegerOption } from './options.js';
+
+const defaults = DEFAULT_SERVER_OPTIONS;
 
 const HELP = `Usage: npx tsx scripts/server.ts [options]   (or: npm start -- [options])
 
@@ -11,31 +15,43 @@ The select() chat server. Clients connect with scripts/client.ts, or with the
 Python original.
 
 Options:
-  --port N                port to listen on (default ${DEFAULT_SERVER_OPTIONS.port}; 0 takes a free port)
-  --host ADDRESS          address to listen on (default ${DEFAULT_SERVER_OPTIONS.host})
+  --port N                port to listen on (default ${defaults.port}; 0 takes a free port)
+  --host ADDRESS          address to listen on (default ${defaults.host})
   --backlog N             connections the kernel queues before they are accepted
-                          (default ${DEFAULT_SERVER_OPTIONS.backlog})
+                          (default ${defaults.backlog})
   --handshake-timeout S   seconds a new client has to send "NAME: <name>"
-                          (default ${DEFAULT_SERVER_OPTIONS.handshakeTimeoutMs / 1000})
-  --max-frame-size N      largest frame accepted, in bytes (default ${DEFAULT_SERVER_OPTIONS.maxFrameSize})
-  --max-name-length N     longest name accepted, in characters (default ${DEFAULT_SERVER_OPTIONS.maxNameLength})
-  --max-clients N         connections at once; a newcomer past it is closed
-                          (default ${DEFAULT_SERVER_OPTIONS.maxClients})
+                          (default ${defaults.handshakeTimeoutMs / 1000})
+  --frame-timeout S       seconds a client has to finish a frame it has begun
+                          (default ${defaults.frameTimeoutMs / 1000})
+  --max-frame-size N      largest frame received or sent, in bytes; a line
+                          that would be relayed larger is refused
+                          (default ${defaults.maxFrameSize})
+  --max-handshake-size N  largest first frame ("NAME: <name>"), in bytes
+                          (default ${defaults.maxHandshakeSize})
+  --max-name-length N     longest name accepted, in characters (default ${defaults.maxNameLength})
+  --max-clients N         sockets open at once, counting every connection not
+                          yet accepted or still closing; past it a newcomer
+                          is closed at once (default ${defaults.maxClients})
+  --input-budget N        bytes of input held for all clients together; past
+                          it, reading stops and the client with the largest
+                          unfinished frame is dropped (default ${defaults.inputBudget})
   --output-soft-limit N   bytes of output waiting for a client that make it
                           congested: other clients' lines wait until it drains
-                          (default ${DEFAULT_SERVER_OPTIONS.outputSoftLimit})
+                          (default ${defaults.outputSoftLimit})
   --output-hard-limit N   bytes of output waiting that get a client dropped at
-                          once (default ${DEFAULT_SERVER_OPTIONS.outputHardLimit})
+                          once (default ${defaults.outputHardLimit})
   --slow-client-grace S   seconds a congested client may go without reading
-                          before it is dropped (default ${DEFAULT_SERVER_OPTIONS.slowClientGraceMs / 1000})
+                          before it is dropped (default ${defaults.slowClientGraceMs / 1000})
   --trace                 print each round of the select() loop on stderr:
                           what select() was given, what came back, what was done
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
-It stops on Ctrl-C (SIGINT), SIGTERM, or any line typed on its console;
-end of input on its console (</dev/null, or started in the background) does
-not stop it.
+It stops on Ctrl-C (SIGINT), SIGTERM, SIGHUP, or any line typed on its
+console; a second signal while it closes ends it at once. End of input on its
+console (</dev/null) does not stop it, and started in the background (&) it
+does not read its console until brought to the foreground.
+See README.md for the exit status of each way of stopping it.
 `;
 
 async function main(): Promise<void> {
@@ -45,7 +61,10 @@ async function main(): Promise<void> {
       host: { type: 'string' },
       backlog: { type: 'string' },
       'handshake-timeout': { type: 'string' },
+      'frame-timeout': { type: 'string' },
       'max-frame-size': { type: 'string' },
+      'max-handshake-size': { type: 'string' },
+      'input-budget': { type: 'string' },
       'max-name-length': { type: 'string' },
       'max-clients': { type: 'string' },
       'output-soft-limit': { type: 'string' },
@@ -60,32 +79,51 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const port = parseIntegerOption('--port', values.port, DEFAULT_SERVER_OPTIONS.port, 0, 65535);
-  const host = values.host ?? DEFAULT_SERVER_OPTIONS.host;
+  const port = parseIntegerOption('--port', values.port, defaults.port, 0, 65535);
+  const host = values.host ?? defaults.host;
+  const maxFrameSize = parseIntegerOption('--max-frame-size', values['max-frame-size'], defaults.maxFrameSize, 16, 0xffffffff);
+  const log = new LogWriter(1);
+  const trace = values.trace ? new LogWriter(2) : null;
   const server = await ChatServer.listen({
     port,
     host,
-    backlog: parseIntegerOption('--backlog', values.backlog, DEFAULT_SERVER_OPTIONS.backlog, 1, 65535),
+    backlog: parseIntegerOption('--backlog', values.backlog, defaults.backlog, 1, 65535),
     handshakeTimeoutMs:
-      1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], DEFAULT_SERVER_OPTIONS.handshakeTimeoutMs / 1000, 1, 3600),
-    maxFrameSize: parseIntegerOption('--max-frame-size', values['max-frame-size'], DEFAULT_SERVER_OPTIONS.maxFrameSize, 16, 0xffffffff),
-    maxNameLength: parseIntegerOption('--max-name-length', values['max-name-length'], DEFAULT_SERVER_OPTIONS.maxNameLength, 1, 1024),
-    maxClients: parseIntegerOption('--max-clients', values['max-clients'], DEFAULT_SERVER_OPTIONS.maxClients, 1, 1_000_000),
-    outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], DEFAULT_SERVER_OPTIONS.outputSoftLimit, 1024, 2 ** 32),
-    outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], DEFAULT_SERVER_OPTIONS.outputHardLimit, 1024, 2 ** 32),
+      1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], defaults.handshakeTimeoutMs / 1000, 1, 3600),
+    frameTimeoutMs: 1000 * parseIntegerOption('--frame-timeout', values['frame-timeout'], defaults.frameTimeoutMs / 1000, 1, 3600),
+    maxFrameSize,
+    maxHandshakeSize: parseIntegerOption('--max-handshake-size', values['max-handshake-size'], defaults.maxHandshakeSize, 64, maxFrameSize),
+    inputBudget: parseIntegerOption('--input-budget', values['input-budget'], defaults.inputBudget, maxFrameSize, 2 ** 40),
+    maxNameLength: parseIntegerOption('--max-name-length', values['max-name-length'], defaults.maxNameLength, 1, 1024),
+    maxClients: parseIntegerOption('--max-clients', values['max-clients'], defaults.maxClients, 1, 1_000_000),
+    outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], defaults.outputSoftLimit, 1024, 2 ** 32),
+    outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], defaults.outputHardLimit, 1024, 2 ** 32),
     slowClientGraceMs:
-      1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], DEFAULT_SERVER_OPTIONS.slowClientGraceMs / 1000, 1, 3600),
+      1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], defaults.slowClientGraceMs / 1000, 1, 3600),
     // terminal: false leaves a terminal in its usual mode, so Ctrl-C is a
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),
-    trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
+    log: log.line,
+    trace: trace && trace.line,
   }).catch((error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use` : error.message;
     throw new Error(`Cannot listen on ${host}:${port}: ${reason}`);
   });
+  readConsoleOnlyInForeground(process.stdin);
+  // The server stops on the first of these signals; a second one, while it
+  // closes, ends the process at once.
+  let signalled = false;
+  const hurry = () => {
+    if (signalled) process.exit();
+    signalled = true;
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, hurry);
   await server.run();
+  // The last lines get a moment to leave, even to an output that stalls.
+  await Promise.all([log.flushed(1000), trace?.flushed(1000)]);
   // Nothing else should be left to keep the process alive: stdin is closed
-  // with the console and every socket with its client.
+  // with the console and every socket with its client; the signal handlers
+  // and the foreground check do not hold it.
 }
 
 

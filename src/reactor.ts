@@ -23,6 +23,7 @@
 
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
+import { startReadingNow, stopReadingNow } from './streams.js';
 
 /** Where a connection's bytes go until the loop takes them. */
 export interface Inbox {
@@ -531,43 +532,4 @@ function ignore(): void {}
 /** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */
 function cleanAddress(address: string | undefined): string {
   return (address ?? '').replace(/^::ffff:/, '');
-}
-
-/** The libuv handle under a socket, as far as reading goes. */
-interface StreamHandle {
-  reading: boolean;
-  readStart(): number;
-  readStop(): number;
-}
-
-function handleOf(socket: Socket): StreamHandle | undefined {
-  const handle = (socket as unknown as { _handle?: Partial<StreamHandle> | null })._handle;
-  return typeof handle?.readStart === 'function' && typeof handle.readStop === 'function' ? (handle as StreamHandle) : undefined;
-}
-
-/** Stops Node reading from a socket at once. `socket.pause()` alone only
- * stops the 'data' events: Node goes on reading into the stream's own
- * buffer until that is full, so a paused socket could still cost a read of
- * 64 KiB. Stopping the handle, as Node itself does for a server created with
- * `pauseOnConnect`, leaves the bytes in the kernel, where TCP pushes back on
- * the sender. */
-function stopReadingNow(socket: Socket): void {
-  socket.pause();
-  const handle = handleOf(socket);
-  if (handle?.reading) {
-    handle.reading = false;
-    handle.readStop();
-  }
-}
-
-/** Starts reading again: the stream flows, and the handle reads (the
- * stream would not ask it to, as it is still waiting for the read it
- * asked for before the handle was stopped). */
-function startReadingNow(socket: Socket): void {
-  socket.resume();
-  const handle = handleOf(socket);
-  if (handle !== undefined && !handle.reading && !socket.connecting) {
-    handle.reading = true;
-    handle.readStart();
-  }
 }

@@ -68,7 +68,7 @@ export interface ClientInfo {
 const NAME_PREFIX = 'NAME: ';
 
 /** The signals that stop the server: Ctrl-C, `kill`, and a terminal that closed. */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export class ChatServer {
   /** The number of clients that have completed the handshake. */
