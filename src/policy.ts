@@ -164,25 +164,26 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
     this.nextLookAt = next;
   }
 
-  /** Over the input budget, the connection holding the largest unfinished
-   * frame is cut off, then the next, until the input held is within the
-   * budget again. Whole frames are never the reason: the loop takes them
-   * this round. */
+  /** Over the input budget, the connection holding the most input is cut
+   * off, then the next, until the input held is within the budget again.
+   * (At the end of a round the loop has taken every whole frame it was
+   * watching for, so what is held is mostly frames not yet finished.) */
   private checkInputBudget(named: Iterable<TClient>, verdicts: Verdict<TClient>[]): void {
     let held = this.reactor.inputBytes;
     const budget = this.limits.inputBudget;
     if (held < budget) return;
+    const judged = new Set(verdicts.map((verdict) => verdict.client));
     const holders = [...named, ...this.handshakes.keys()]
-      .filter((client) => client.inbox.incomplete && !verdicts.some((verdict) => verdict.client === client))
-      .sort((a, b) => b.inbox.bufferedBytes - a.inbox.bufferedBytes);
+      .filter((client) => client.heldBytes > 0 && !judged.has(client))
+      .sort((a, b) => b.heldBytes - a.heldBytes);
     for (const client of holders) {
       if (held < budget) break;
       verdicts.push({
         client,
-        reason: `holds ${client.inbox.bufferedBytes} bytes of an unfinished frame while the server holds ${held}, over the input budget of ${budget}`,
+        reason: `holds ${client.heldBytes} bytes of input while the server holds ${held}, over the input budget of ${budget}`,
         discardOutput: false,
       });
-      held -= client.inbox.bufferedBytes;
+      held -= client.heldBytes;
     }
   }
 }

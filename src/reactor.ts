@@ -88,6 +88,8 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private taken: Connection<TInbox>[] = [];
   /** Bytes in inboxes and in queued data events. */
   private heldInputBytes = 0;
+  /** Every read was stopped because the input budget was spent. */
+  private overBudget = false;
   private round = 0;
   private wakeUp: (() => void) | undefined;
   private interrupted = false;
@@ -130,7 +132,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
    * connection that had output waiting in Node and has since drained it,
    * or that failed. A select() with nothing ready sleeps until an event
    * comes, `timeoutMs` passes (then all lists are empty), or `interrupt()`
-   * is called. */
+   * is called. It also returns, lists empty, when the input budget is spent
+   * and every read has stopped: only the loop can free input, by taking it
+   * or by cutting someone off (see `inputBytes`). */
   async select<TInput extends Source, TOutput extends Connection<TInbox>>(
     inputs: readonly TInput[],
     outputs: readonly TOutput[],
@@ -146,11 +150,14 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     let yielded = false;
     for (;;) {
       this.applyEvents();
+      // Bytes of connections the loop has dropped were still counted until
+      // their events were applied: reading may be able to start again.
+      if (this.overBudget) this.watch(inputs);
       const readable = inputs.filter((source) => source.readable);
       // Like select(), a socket that failed counts as writable: the next
       // write would tell, so the loop should look at it.
       const writable = outputs.filter((connection) => connection.drained || connection.error !== undefined);
-      const done = readable.length > 0 || writable.length > 0 || this.interrupted || Date.now() >= deadline;
+      const done = readable.length > 0 || writable.length > 0 || this.interrupted || this.overBudget || Date.now() >= deadline;
       if (done && yielded) {
         this.interrupted = false;
         for (const connection of writable) connection.drained = false;
@@ -197,9 +204,12 @@ export class Reactor<TInbox extends Inbox = Inbox> {
    * full, the reactor stops every read at once when the budget is spent;
    * select() starts them again once the loop has taken enough. */
   pushData(connection: Connection<TInbox>, chunk: Buffer): void {
+    if (connection.closed) return;
     this.push({ kind: 'data', connection, chunk });
+    connection.queuedBytes += chunk.length;
     this.heldInputBytes += chunk.length;
-    if (this.heldInputBytes >= this.inputBudget) {
+    if (this.heldInputBytes >= this.inputBudget && !this.overBudget) {
+      this.overBudget = true;
       for (const reading of this.reading) this.stopReading(reading);
     }
   }
@@ -211,8 +221,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   forget(connection: Connection<TInbox>): void {
     this.pendingWrites.delete(connection);
     this.stopReading(connection);
-    this.heldInputBytes -= connection.countedBytes;
+    this.heldInputBytes -= connection.heldBytes;
     connection.countedBytes = 0;
+    connection.queuedBytes = 0;
   }
 
   /** Node hands the program about one new connection per turn of its loop;
@@ -263,8 +274,10 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   }
 
   private receiveData(connection: Connection<TInbox>, chunk: Buffer): void {
-    this.heldInputBytes -= chunk.length;
+    // A closed connection's bytes were no longer counted once forgotten.
     if (connection.closed) return;
+    connection.queuedBytes -= chunk.length;
+    this.heldInputBytes -= chunk.length;
     const { inbox } = connection;
     const startedBefore = inbox.framesStarted;
     inbox.push(chunk);
@@ -295,6 +308,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private watch(inputs: readonly Source[]): void {
     const round = ++this.round;
     const underBudget = this.heldInputBytes < this.inputBudget;
+    this.overBudget = !underBudget;
     for (const source of inputs) {
       if (!(source instanceof Connection)) continue;
       const connection = source as Connection<TInbox>;
@@ -400,9 +414,10 @@ export class Connection<TInbox extends Inbox> {
   readingSince = 0;
   /** When the first byte of the unfinished frame in the inbox came. */
   unfinishedSince: number | undefined;
-  /** For the reactor: its held bytes as last counted, and the last round
-   * select() watched it. */
+  /** For the reactor: its inbox's bytes as last counted, bytes in events
+   * not yet applied, and the last round select() watched it. */
   countedBytes = 0;
+  queuedBytes = 0;
   watchedInRound = 0;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -436,6 +451,12 @@ export class Connection<TInbox extends Inbox> {
 
   get readable(): boolean {
     return this.inbox.ready || this.ended || this.error !== undefined;
+  }
+
+  /** Input the reactor holds for this connection: in its inbox (as last
+   * counted) and arrived but not yet applied. */
+  get heldBytes(): number {
+    return this.countedBytes + this.queuedBytes;
   }
 
   /** Bytes written but not yet taken by the kernel: this round's outbox and

@@ -3,6 +3,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ChatServer, type ChatServerOptions } from '../../src/server.js';
@@ -212,4 +213,25 @@ export async function startServerProgram(args: string[] = []): Promise<{ program
   const program = ChildProgram.start('scripts/server.ts', ['--port', '0', ...args]);
   const line = await program.line(/^Server listening to port: \d+ \.\.\.$/);
   return { program, port: Number(/\d+/.exec(line)![0]) };
+}
+
+/** A child process's peak resident memory so far, in MB (Linux). */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+/** How many file descriptors a process has open (Linux). */
+export function openDescriptors(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Fails with `what` if the promise has not settled within `ms`: for the
+ * tests whose failure would otherwise be a hang. */
+export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

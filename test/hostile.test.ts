@@ -1,0 +1,326 @@
+// The server against peers that mean harm: resets at every moment, memory
+// held by unnamed and named connections, a paused room used as a door, a log
+// output that stalls or goes away, signals. The server runs as a child
+// process wherever the harm would end or freeze a process.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { frame } from '../src/wire.js';
+import { ChildProgram, openDescriptors, peakRssMb, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
+import { header, rawFrame } from './helpers/frames.js';
+import { SeededRandom } from './helpers/random.js';
+
+const MiB = 1024 * 1024;
+
+async function chatPair(port: number): Promise<{ alice: RawClient; bob: RawClient }> {
+  const alice = await RawClient.join(port, 'alice');
+  const bob = await RawClient.join(port, 'bob');
+  assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
+  return { alice, bob };
+}
+
+/** Alice and Bob exchange a line each way, skipping what others say. */
+async function stillChatting(alice: RawClient, bob: RawClient, line: string): Promise<void> {
+  const heard = async (client: RawClient, expected: string) => {
+    for (;;) {
+      const message = await client.next();
+      assert.notEqual(message, undefined, `closed before ${JSON.stringify(expected)}`);
+      if (message === expected) return; // skipping what others said meanwhile
+    }
+  };
+  alice.send(line);
+  await within(10_000, `bob hearing ${line}`, heard(bob, `\n#[alice@127.0.0.1]>>${line}`));
+  bob.send(`re: ${line}`);
+  await within(10_000, `alice hearing re: ${line}`, heard(alice, `\n#[bob@127.0.0.1]>>re: ${line}`));
+}
+
+async function rawSocket(port: number): Promise<Socket> {
+  const socket = connect({ port, host: '127.0.0.1' });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Stops a server program and checks that it ends as a stopped server
+ * should: by itself, exit code 0. */
+async function stopsCleanly(program: ChildProgram): Promise<void> {
+  assert.equal(program.child.exitCode, null, 'the server is still running');
+  program.child.kill('SIGINT');
+  assert.deepEqual(await program.exited, { code: 0, signal: null });
+}
+
+describe('resets at every moment', () => {
+  test('connections reset before, during and after the handshake, mid-frame and mid-broadcast: the server lives on', async () => {
+    const { program, port } = await startServerProgram();
+    const { alice, bob } = await chatPair(port);
+    const moments: ((socket: Socket) => void)[] = [
+      () => {},
+      (socket) => socket.write(frame('NAME: r').subarray(0, 5)),
+      (socket) => socket.write(frame('NAME: r')),
+      (socket) => socket.write(Buffer.concat([frame('NAME: r'), frame('a line'), frame('cut').subarray(0, 9)])),
+    ];
+    for (let round = 0; round < 75; round++) {
+      // Alice talks meanwhile, so resets land during broadcasts too.
+      alice.send(`busy ${round}`);
+      await Promise.all(
+        moments.map(async (moment) => {
+          const socket = await rawSocket(port);
+          moment(socket);
+          socket.resetAndDestroy();
+        }),
+      );
+    }
+    await stillChatting(alice, bob, 'after 300 resets');
+    await stopsCleanly(program);
+  });
+});
+
+describe('memory a peer can make the server hold', () => {
+  test('unnamed connections cannot announce a large frame: the first frame is small', async (t) => {
+    const { program, port } = await startServerProgram(['--max-handshake-size', '1024']);
+    const { alice, bob } = await chatPair(port);
+    const promise = Buffer.concat([header(MiB), Buffer.alloc(64 * 1024, 1)]);
+    const strangers = await Promise.all(Array.from({ length: 400 }, () => RawClient.connect(port)));
+    for (const stranger of strangers) stranger.writeRaw(promise);
+    await Promise.all(strangers.map((stranger) => stranger.closed));
+    assert.match(await program.line(/dropping/), /: first frame of 1048576 bytes is over the limit of 1024$/);
+    await stillChatting(alice, bob, 'after 400 big promises');
+    const peakMb = peakRssMb(program.child.pid!);
+    t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
+    assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
+    await stopsCleanly(program);
+  });
+
+  test('named connections holding unfinished frames are cut off at the input budget, largest first', async (t) => {
+    const { program, port } = await startServerProgram(['--input-budget', String(8 * MiB)]);
+    const { alice, bob } = await chatPair(port);
+    const ATTACKERS = 150;
+    const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x41)]);
+    const attackers = [];
+    for (let i = 0; i < ATTACKERS; i++) attackers.push(await RawClient.join(port, `hog${i}`));
+    for (const attacker of attackers) attacker.writeRaw(almost);
+    const line = await program.line(/over the input budget/);
+    assert.match(line, /^Chat server: dropping client \d+ \(hog\d+@127\.0\.0\.1\): holds \d+ bytes of input while the server holds \d+, over the input budget of 8388608$/);
+    await stillChatting(alice, bob, 'while the hogs wait');
+    const peakMb = peakRssMb(program.child.pid!);
+    t.diagnostic(`server peak RSS with ${ATTACKERS} MiB offered against an 8 MiB budget: ${peakMb.toFixed(0)} MB`);
+    assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
+    for (const attacker of attackers) attacker.socket.destroy();
+    await stopsCleanly(program);
+  });
+
+  test('a frame begun must be finished within the frame timeout, even in an idle room', async () => {
+    const chat = await startServer({ frameTimeoutMs: 1000 });
+    const { alice, bob } = await chatPair(chat.port);
+    const mallory = await RawClient.join(chat.port, 'mallory');
+    await Promise.all([alice.next(), bob.next()]);
+    const started = Date.now();
+    // Half a frame, then a byte now and then: slow, but never finishing in time.
+    const slow = frame('x'.repeat(100));
+    mallory.writeRaw(slow.subarray(0, 50));
+    let sent = 50;
+    const dribble = setInterval(() => mallory.writeRaw(slow.subarray(sent, ++sent)), 200);
+    const line = await chat.logLine(/dropping/);
+    clearInterval(dribble);
+    assert.match(line, /^Chat server: dropping client \d+ \(mallory@127\.0\.0\.1\): frame not finished within 1 s$/);
+    assert.ok(Date.now() - started >= 1000, 'not before its time');
+    assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
+    await stillChatting(alice, bob, 'after the slowloris');
+    await chat.stop();
+  });
+});
+
+describe('a paused room', () => {
+  /** A server whose room pauses as soon as one client stops reading, and
+   * the client that has stopped, with the room paused. */
+  async function pausedRoom(args: string[]) {
+    const { program, port } = await startServerProgram(['--trace', '--output-soft-limit', '65536', '--slow-client-grace', '60', ...args]);
+    const { alice, bob } = await chatPair(port);
+    const stalled = await RawClient.join(port, 'stalled');
+    await Promise.all([alice.next(), bob.next()]);
+    stalled.socket.pause();
+    const congested = program.errorLine(/stalled@127\.0\.0\.1: congested/);
+    const burst = frame('z'.repeat(60_000));
+    let congestedYet = false;
+    void congested.then(() => (congestedYet = true));
+    while (!congestedYet) {
+      alice.writeRaw(burst);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (alice.socket.writableLength > 4 * MiB) await congested;
+    }
+    return { program, port, alice, bob, stalled };
+  }
+
+  test('--max-clients counts every socket, and newcomers are not read while the room is paused', async (t) => {
+    const { program, port, stalled } = await pausedRoom(['--max-clients', '20']);
+    const before = openDescriptors(program.child.pid!);
+    const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x42)]);
+    const newcomers = await Promise.all(Array.from({ length: 200 }, () => rawSocket(port)));
+    for (const newcomer of newcomers) newcomer.write(almost);
+    assert.match(await program.line(/refused/), /^Chat server: refused (a connection|\d+ connections \(the last) from 127\.0\.0\.1\)?: 20 connections already open$/);
+    const after = openDescriptors(program.child.pid!);
+    t.diagnostic(`descriptors: ${before} with the room paused, ${after} after 200 newcomers`);
+    assert.ok(after - before <= 20, `${after - before} more descriptors`);
+    const peakMb = peakRssMb(program.child.pid!);
+    t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
+    assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
+    for (const newcomer of newcomers) newcomer.destroy();
+    stalled.socket.destroy();
+    await stopsCleanly(program);
+  });
+
+  test('a newcomer is not dropped for a handshake deadline that ran while the room was paused', async () => {
+    const { program, port, stalled } = await pausedRoom(['--handshake-timeout', '1']);
+    const carol = await RawClient.connect(port);
+    carol.send('NAME: carol');
+    // Longer than the handshake timeout, with the room paused all along.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    stalled.socket.resume();
+    assert.equal(await within(10_000, 'carol\'s handshake reply', carol.next()), 'CLIENT: 127.0.0.1');
+    await stopsCleanly(program);
+  });
+});
+
+describe('the log output', () => {
+  test('a log reader that has gone (EPIPE) does not end the server', async () => {
+    const { program, port } = await startServerProgram();
+    program.child.stdout.destroy();
+    // Every join and departure writes a log line into the broken pipe.
+    for (let i = 0; i < 20; i++) (await RawClient.join(port, `guest${i}`)).end();
+    const { alice, bob } = await chatPair(port);
+    await stillChatting(alice, bob, 'with nobody reading the log');
+    await stopsCleanly(program);
+  });
+
+  test('a log reader that stops reading does not freeze the room', async () => {
+    const { program, port } = await startServerProgram();
+    program.child.stdout.pause();
+    // Far more log lines than a pipe holds (64 KiB).
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(Array.from({ length: 50 }, async () => (await RawClient.connect(port)).socket.end()));
+    }
+    const { alice, bob } = await chatPair(port);
+    await stillChatting(alice, bob, 'with the log stalled');
+    program.child.stdout.resume();
+    await program.line(/got connection 1502 /);
+    await stopsCleanly(program);
+  });
+});
+
+describe('signals', () => {
+  test('SIGHUP (the terminal closed) shuts down like SIGTERM', async () => {
+    const { program, port } = await startServerProgram();
+    const alice = await RawClient.join(port, 'alice');
+    program.child.kill('SIGHUP');
+    await program.line(/^Shutting down server\.\.\.$/);
+    await alice.expectClosed();
+    assert.deepEqual(await program.exited, { code: 0, signal: null });
+  });
+
+  test('a second SIGINT while the server closes ends it at once, exit code 0', async () => {
+    const { program, port } = await startServerProgram();
+    // A log output that takes nothing makes the shutdown wait for it.
+    program.child.stdout.pause();
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(Array.from({ length: 50 }, async () => (await RawClient.connect(port)).socket.end()));
+    }
+    program.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = Date.now();
+    program.child.kill('SIGINT');
+    assert.deepEqual(await program.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - second < 500, `exited ${Date.now() - second} ms after the second signal`);
+  });
+});
+
+describe('what the server relays', () => {
+  test('a line that would be relayed larger than the frame limit is refused, and the room goes on', async () => {
+    const chat = await startServer({ maxFrameSize: 1024 });
+    const { alice, bob } = await chatPair(chat.port);
+    alice.send('x'.repeat(1000));
+    assert.match(
+      await chat.logLine(/not relaying/),
+      /^Chat server: not relaying a line from client \d+ \(alice@127\.0\.0\.1\): as relayed it would be a frame of 1034 bytes, over the limit of 1024$/,
+    );
+    // A protocol-0 pickle holds text as Latin-1: 600 bytes in, 1,200 bytes of UTF-8 out.
+    alice.writeRaw(rawFrame(Buffer.concat([Buffer.from('V'), Buffer.alloc(600, 0xe9), Buffer.from('\n.')])));
+    assert.match(await chat.logLine(/not relaying/), /would be a frame of 1234 bytes, over the limit of 1024$/);
+    await stillChatting(alice, bob, 'short enough');
+    await chat.stop();
+  });
+});
+
+describe('a hostile crowd', () => {
+  test('hundreds of connections reset, half-close, stall, dribble and flood while two clients chat', async (t) => {
+    const { program, port } = await startServerProgram(['--frame-timeout', '2', '--handshake-timeout', '2', '--slow-client-grace', '1', '--input-budget', String(16 * MiB)]);
+    const { alice, bob } = await chatPair(port);
+    const random = new SeededRandom(20261128);
+    const LINES = 200;
+    const behaviours: ((socket: Socket) => Promise<void> | void)[] = [
+      (socket) => void socket.resetAndDestroy(),
+      (socket) => void socket.end(frame('NAME: halfclose')),
+      (socket) => {
+        socket.write(Buffer.concat([frame('NAME: staller'), header(MiB), Buffer.alloc(random.below(MiB), 7)]));
+      },
+      async (socket) => {
+        const bytes = frame('NAME: dribbler');
+        for (const byte of bytes) {
+          if (socket.destroyed) return;
+          socket.write(Buffer.of(byte));
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      },
+      (socket) => {
+        socket.write(frame('NAME: flooder'));
+        socket.pause(); // and never reads what it is sent
+        for (let i = 0; i < 200; i++) socket.write(frame(`flood ${i} `.repeat(50)));
+      },
+      (socket) => void socket.write(random.bytes(1 + random.below(200))),
+      (socket) => {
+        socket.write(frame('NAME: resetter'));
+        setTimeout(() => socket.resetAndDestroy(), random.below(50));
+      },
+    ];
+    const crowd: Socket[] = [];
+    let crowdDone = false;
+    const attack = (async () => {
+      for (let i = 0; i < 300; i++) {
+        const socket = await rawSocket(port);
+        crowd.push(socket);
+        void random.pick(behaviours)(socket);
+        if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, random.below(30)));
+      }
+      crowdDone = true;
+    })();
+    // Alice and Bob each say LINES numbered lines; each must hear all of the
+    // other's, in order, whatever the crowd does.
+    const hears = async (listener: RawClient, speaker: string) => {
+      let next = 0;
+      while (next < LINES) {
+        const message = await listener.next();
+        assert.notEqual(message, undefined, `${speaker}'s listener was closed`);
+        const said = new RegExp(`^\\n#\\[${speaker}@127\\.0\\.0\\.1\\]>>line (\\d+)$`).exec(message!);
+        if (said === null) continue; // the crowd's lines and notices
+        assert.equal(Number(said[1]), next, `${speaker}'s lines in order`);
+        next += 1;
+      }
+    };
+    const listening = Promise.all([hears(bob, 'alice'), hears(alice, 'bob')]);
+    for (let n = 0; n < LINES; n++) {
+      alice.send(`line ${n}`);
+      bob.send(`line ${n}`);
+      if (n % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await within(30_000, 'every line of the chat', listening);
+    await attack;
+    assert.ok(crowdDone);
+    await stillChatting(alice, bob, 'after the crowd');
+    const peakMb = peakRssMb(program.child.pid!);
+    t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
+    assert.ok(peakMb < 250, `server peak RSS ${peakMb} MB`);
+    for (const socket of crowd) socket.destroy();
+    await stopsCleanly(program);
+  });
+});
