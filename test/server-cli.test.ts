@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ChildProgram, RawClient, startServerProgram } from './helpers/chat.js';
+import { ChildProgram, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
+
+const tmuxMissing = spawnSync('tmux', ['-V']).error !== undefined;
 
 /** Resolves with how long the program took to exit after `since`. */
 async function exitsWithin(program: ChildProgram, since: number) {
@@ -13,7 +20,7 @@ describe('scripts/server.ts', () => {
     const program = ChildProgram.start('scripts/server.ts', ['--help']);
     assert.deepEqual(await program.exited, { code: 0, signal: null });
     const help = program.output.join('\n');
-    for (const flag of ['--port', '--host', '--backlog', '--handshake-timeout', '--max-frame-size', '--max-name-length', '--max-clients', '--output-soft-limit', '--output-hard-limit', '--slow-client-grace']) {
+    for (const flag of ['--port', '--host', '--backlog', '--handshake-timeout', '--frame-timeout', '--max-frame-size', '--max-handshake-size', '--max-name-length', '--max-clients', '--input-budget', '--output-soft-limit', '--output-hard-limit', '--slow-client-grace']) {
       assert.ok(help.includes(flag), `--help mentions ${flag}`);
     }
   });
@@ -79,3 +86,73 @@ describe('scripts/server.ts', () => {
     assert.equal(program.stderr, '--port takes a whole number from 0 to 65535, not "eighty"\n');
   });
 });
+
+describe('scripts/server.ts under npx tsx', () => {
+  test('Ctrl-C (SIGINT to the whole process group): npx ends by the signal, and the server still says goodbye to every client', async () => {
+    const child = spawn('npx', ['tsx', 'scripts/server.ts', '--port', '0'], { cwd: ROOT, detached: true, stdio: 'pipe' });
+    const program = new ChildProgram(child);
+    const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
+    const alice = await RawClient.join(port, 'alice');
+    let reset = false;
+    alice.socket.on('error', () => (reset = true));
+    process.kill(-child.pid!, 'SIGINT');
+    // npx itself dies by the signal; the shell reports 130.
+    assert.deepEqual(await program.exited, { code: null, signal: 'SIGINT' });
+    // The server, a process of the same group, shuts down as it should.
+    await alice.expectClosed();
+    assert.equal(reset, false, 'closed with an end of stream, not a reset');
+    // Its stdout ends when the server process itself has ended.
+    if (!child.stdout.readableEnded) await once(child.stdout, 'end');
+    assert.ok(program.output.includes('Shutting down server...'), `printed ${JSON.stringify(program.output)}`);
+  });
+});
+
+describe('scripts/server.ts as a background job', { skip: tmuxMissing && 'tmux is not installed, so there is no terminal to test in' }, () => {
+  test('keeps serving while the user types at the shell, and reads its console once in the foreground', async () => {
+    const socketName = `selectchat-bg-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-bg-'));
+    const log = join(dir, 'server.log');
+    const screenShows = async (pattern: RegExp) => {
+      for (let tries = 0; !pattern.test(tmux('capture-pane', '-p', '-t', 'bg')); tries++) {
+        assert.ok(tries < 200, `the screen never showed ${pattern}:\n${tmux('capture-pane', '-p', '-t', 'bg')}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    try {
+      tmux('new-session', '-d', '-s', 'bg', '-x', '150', '-y', '30', '-c', ROOT, 'bash --norc --noprofile -i');
+      tmux('send-keys', '-t', 'bg', `npx tsx scripts/server.ts --port 0 > ${log} &`, 'Enter');
+      for (let tries = 0; !/listening to port: \d+/.test(readFileSafe(log)); tries++) {
+        assert.ok(tries < 200, 'the server never started');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const port = Number(/listening to port: (\d+)/.exec(readFileSafe(log))![1]);
+      // What the user types next is the shell's: a server that read it would be stopped (SIGTTIN).
+      for (let i = 0; i < 5; i++) {
+        tmux('send-keys', '-t', 'bg', `echo typed ${i}`, 'Enter');
+        await screenShows(new RegExp(`^typed ${i}$`, 'm'));
+      }
+      tmux('send-keys', '-t', 'bg', 'jobs', 'Enter');
+      await screenShows(/^\[1\]\+\s+Running\s+npx tsx/m);
+      const { alice, bob } = { alice: await RawClient.join(port, 'alice'), bob: await RawClient.join(port, 'bob') };
+      assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
+      // In the foreground, a line on its console stops it, as --help says.
+      tmux('send-keys', '-t', 'bg', 'fg', 'Enter');
+      await screenShows(/^npx tsx scripts\/server\.ts/m);
+      tmux('send-keys', '-t', 'bg', 'Enter');
+      await Promise.all([alice.expectClosed(), bob.expectClosed()]);
+      assert.match(readFileSafe(log), /Shutting down server\.\.\./);
+    } finally {
+      spawnSync('tmux', ['-L', socketName, 'kill-server']);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
