@@ -1,4 +1,5 @@
-// The docs point at code by line (`src/server.ts#L142`). Code moves; this
+// The docs point at code by line (`src/server.ts#L142`, or
+// `**src/server.ts:142**` where a reader sets a breakpoint). Code moves; this
 // keeps the pointers true: every such link must reach an existing line, and
 // where the text names what is there, in a `code span` right before or
 // right after the link, that line or the three after it must hold the name.
@@ -9,7 +10,9 @@ import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from './helpers/chat.js';
 
-const LINK = /\[[^\]]*\]\(([^)#\s]+)#L(\d+)\)/g;
+/** `[text](../src/server.ts#L142)`, relative to the doc, or
+ * `**src/server.ts:142**`, relative to the project. */
+const LINK = /\[[^\]]*\]\(([^)#\s]+)#L(\d+)\)|\*\*((?:src|scripts|test)\/[\w/.-]+):(\d+)\*\*/g;
 /** Words in code spans that name nothing in particular. */
 const NOT_NAMES = new Set(['const', 'let', 'for', 'of', 'if', 'else', 'while', 'new', 'return', 'await', 'this', 'self', 'true', 'false', 'null', 'undefined', 'def', 'in', 'try', 'except', 'and', 'not', 'is']);
 
@@ -28,14 +31,14 @@ function linksIn(doc: string): DocLink[] {
     const end = start + match[0].length;
     // A code span right before the link, or right after it, with at most
     // punctuation between: "`connect` ([#L63](...))", "[#L80](...) `clients`".
-    const before = /`([^`]+)`[\s(,:;–-]{0,4}$/.exec(text.slice(Math.max(0, start - 200), start))?.[1];
-    const after = /^[\s),:;–-]{0,4}`([^`]+)`/.exec(text.slice(end, end + 200))?.[1];
+    const before = /`([^`]+)`[\s(,:;–—-]{0,4}$/.exec(text.slice(Math.max(0, start - 200), start))?.[1];
+    const after = /^[\s),:;–—-]{0,4}`([^`]+)`/.exec(text.slice(end, end + 200))?.[1];
     const names = [before, after].flatMap((code) => code?.match(/[A-Za-z_]\w{2,}/g) ?? []).filter((word) => !NOT_NAMES.has(word));
     return {
       doc,
       line: text.slice(0, start).split('\n').length,
-      target: relative(ROOT, join(ROOT, dirname(doc), match[1]!)),
-      targetLine: Number(match[2]),
+      target: match[1] !== undefined ? relative(ROOT, join(ROOT, dirname(doc), match[1])) : match[3]!,
+      targetLine: Number(match[2] ?? match[4]),
       names,
     };
   });
