@@ -2,7 +2,7 @@
 // `npx tsx scripts/client.ts --help`.
 
 import { parseArgs } from 'node:util';
-import { ChatClient } from '../src/client.js';
+import { CLIENT_MAX_FRAME_SIZE, ChatClient } from '../src/client.js';
 import { parseIntegerOption } from './options.js';
 
 const HELP = `Usage: npx tsx scripts/client.ts --name NAME [options]
@@ -18,12 +18,18 @@ Options:
   --pickle-shape str|tuple what to pickle: the bare string, as the recipe does
                            (default), or a 1-tuple holding it, as the book's
                            second edition does
+  --max-frame-size N       largest frame accepted from the server, in bytes
+                           (default ${CLIENT_MAX_FRAME_SIZE})
   --trace                  print each round of the select() loop on stderr
   -h, --help               show this help
 
 Ctrl-C leaves. With input from a pipe, every line is sent and the client
 leaves at the end of the input: printf 'hi\\n' | npx tsx scripts/client.ts --name bot
-Exit code 0, or 1 if the server cannot be reached or sends something malformed.
+Messages are shown as text: control characters a peer sends (escape
+sequences, carriage returns...) appear as ^[ or <U+202E>, never obeyed,
+whether the output is a terminal or a pipe.
+Exit code 0, or 1 if the server cannot be reached or sends something
+malformed; the reason is one line on stderr.
 `;
 
 async function main(): Promise<number> {
@@ -33,6 +39,7 @@ async function main(): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       'pickle-shape': { type: 'string' },
+      'max-frame-size': { type: 'string' },
       trace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -53,6 +60,8 @@ async function main(): Promise<number> {
     shape,
     input: process.stdin,
     output: process.stdout,
+    errors: process.stderr,
+    maxFrameSize: parseIntegerOption('--max-frame-size', values['max-frame-size'], CLIENT_MAX_FRAME_SIZE, 16, 0xffffffff),
     trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
   });
   if (!(await client.connect())) {

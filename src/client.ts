@@ -6,8 +6,24 @@ import { connect } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
 import { Reactor, type Connection, type Console } from './reactor.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
+import { nameRule, showControls, showMessage } from './text.js';
 import { RoundTrace } from './trace.js';
-import { FrameDecoder, ProtocolError, receive, send, type PickleShape } from './wire.js';
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, ProtocolError, receive, send, type PickleShape } from './wire.js';
+
+/** The largest frame the client takes from a server, by default. A server of
+ * this project sends at most its own frame limit (1 MiB unless raised); the
+ * Python original relays whatever it gets, and a 1 MiB line can come out up
+ * to twice as large (Latin-1 text re-encoded as UTF-8, plus the prefix). A
+ * frame is only ever held as its bytes arrive, so a header promising 4 GiB
+ * costs nothing before it is refused. */
+export const CLIENT_MAX_FRAME_SIZE = 16 * DEFAULT_MAX_FRAME_SIZE;
+
+/** Lines typed or piped that the client sends in one round at most. */
+const LINES_PER_ROUND = 256;
+
+/** Output to the server that may wait before the client stops reading its
+ * input until the server has taken some. */
+const OUTPUT_HIGH_WATER = 1024 * 1024;
 
 export interface ChatClientOptions {
   name: string;
@@ -18,6 +34,10 @@ export interface ChatClientOptions {
   shape: PickleShape;
   input: NodeJS.ReadableStream & { isTTY?: boolean };
   output: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Where the reason for a failure goes, in one line (stderr). */
+  errors?: NodeJS.WritableStream;
+  /** The largest frame accepted from the server. */
+  maxFrameSize?: number;
   /** Where `--trace` writes a line per loop round; null for no trace. */
   trace?: ((line: string) => void) | null;
 }
@@ -32,7 +52,8 @@ export class ChatClient {
   /** Ctrl-C was pressed. */
   interrupted = false;
   private readonly shape: PickleShape;
-  private readonly reactor = new Reactor({ makeInbox: () => new FrameDecoder() });
+  private readonly reactor: Reactor<FrameDecoder>;
+  private readonly errors: NodeJS.WritableStream | undefined;
   private readonly readline: ReadlineInterface;
   private readonly stdin: Console;
   private readonly screen: Screen;
@@ -43,6 +64,9 @@ export class ChatClient {
     this.host = options.host;
     this.port = options.port;
     this.shape = options.shape;
+    this.errors = options.errors;
+    const maxFrameSize = options.maxFrameSize ?? CLIENT_MAX_FRAME_SIZE;
+    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(maxFrameSize) });
     this.prompt = `[${this.name}@${this.host}]> `;
     const terminal = Boolean(options.input.isTTY && options.output.isTTY);
     this.readline = createInterface({ input: options.input, output: terminal ? options.output : undefined, terminal });
@@ -63,8 +87,8 @@ export class ChatClient {
     const socket = connect({ port: this.port, host: this.host });
     try {
       await once(socket, 'connect');
-    } catch {
-      this.screen.printLine(`Failed to connect to chat server @ port ${this.port}`);
+    } catch (error) {
+      this.failed(`cannot reach ${this.host} port ${this.port}: ${connectionProblem(error as NodeJS.ErrnoException)}`);
       return false;
     }
     this.sock = this.reactor.connection(socket);
@@ -81,17 +105,24 @@ export class ChatClient {
     const data = this.receiveOrReport();
     if (data === undefined) return false;
     if (data === null) {
-      // The server hung up on the name (the port's server refuses bad ones).
-      this.screen.printLine(`Failed to connect to chat server @ port ${this.port}`);
+      // A server of this project hangs up on a name it refuses, and logs why.
+      this.failed(`the server closed the connection during the handshake; it probably refused the name (on this project's servers, ${nameRule(64)})`);
       return false;
     }
     if (!data.startsWith('CLIENT: ')) {
       this.screen.printLine(`Unexpected handshake reply from the chat server: ${JSON.stringify(data)}`);
       return false;
     }
-    const addr = data.slice('CLIENT: '.length);
+    // Shown in every prompt: a server could put anything there.
+    const addr = showControls(data.slice('CLIENT: '.length));
     this.prompt = `[${this.name}@${addr}]> `;
     return true;
+  }
+
+  /** The original's failure line, and why on stderr in one more. */
+  private failed(reason: string): void {
+    this.screen.printLine(`Failed to connect to chat server @ port ${this.port}`);
+    this.errors?.write(`Why: ${reason}\n`);
   }
 
   /** The client's main loop. Resolves to the exit code. */
@@ -99,26 +130,18 @@ export class ChatClient {
     let exitCode = 0;
     while (this.connected) {
       this.screen.showPrompt(this.prompt);
-      // Wait for input from stdin or the socket.
-      const inputs = [this.stdin, this.sock!];
-      this.trace?.selecting(inputs, []);
-      const [readable] = await this.reactor.select(inputs, []);
-      this.trace?.selected(readable, []);
+      // Wait for input from stdin or the socket. While the server has not
+      // taken what was sent, stdin waits (a fast pipe would otherwise fill
+      // memory), and the socket is watched as an output, to learn when it drains.
+      const backlogged = this.sock!.pendingOutputBytes >= OUTPUT_HIGH_WATER;
+      const inputs = backlogged ? [this.sock!] : [this.stdin, this.sock!];
+      const outputs = backlogged ? [this.sock!] : [];
+      this.trace?.selecting(inputs, outputs);
+      const [readable, writable] = await this.reactor.select(inputs, outputs);
+      this.trace?.selected(readable, writable);
       for (const sock of readable) {
         if (sock === this.stdin) {
-          const line = this.stdin.readLine();
-          if (line === null) {
-            // End of input (a pipe ran dry, or Ctrl-D): the original would
-            // print its prompt for ever here. What was sent is flushed when
-            // the socket closes.
-            this.connected = false;
-            this.trace?.did('stdin: end of input, leaving');
-            break;
-          }
-          this.screen.lineEntered();
-          const data = line.trim();
-          if (data) send(this.sock!, data, this.shape);
-          this.trace?.did(data ? 'stdin: a line, sent' : 'stdin: an empty line, nothing sent');
+          if (!this.sendTypedLines()) break;
         } else {
           const data = this.receiveOrReport();
           if (data === undefined) {
@@ -130,7 +153,7 @@ export class ChatClient {
             this.connected = false;
             this.trace?.did('server: hung up, leaving');
           } else {
-            this.screen.printMessage(data);
+            this.screen.printMessage(showMessage(data));
             this.trace?.did('server: a message, printed');
           }
         }
@@ -140,6 +163,29 @@ export class ChatClient {
     if (this.interrupted) this.screen.printLine(' Client interrupted. ');
     this.close();
     return exitCode;
+  }
+
+  /** stdin is readable: sends the lines waiting (the original sends one per
+   * round; a pipe brings many at once, and they leave in one write). False
+   * at end of input (a pipe ran dry, or Ctrl-D), where the original would
+   * print its prompt for ever; what was sent is flushed when the socket closes. */
+  private sendTypedLines(): boolean {
+    let sent = 0;
+    for (let taken = 0; taken < LINES_PER_ROUND && this.stdin.lines.length > 0; taken++) {
+      const data = this.stdin.readLine()!.trim();
+      this.screen.lineEntered();
+      if (data) {
+        send(this.sock!, data, this.shape);
+        sent += 1;
+      }
+    }
+    if (this.stdin.lines.length === 0 && this.stdin.ended) {
+      this.connected = false;
+      this.trace?.did(sent === 0 ? 'stdin: end of input, leaving' : `stdin: ${sent} sent, then end of input, leaving`);
+      return false;
+    }
+    this.trace?.did(sent === 0 ? 'stdin: an empty line, nothing sent' : sent === 1 ? 'stdin: a line, sent' : `stdin: ${sent} lines, sent`);
+    return true;
   }
 
   /** Ctrl-C: Python's `except KeyboardInterrupt`. */
@@ -168,5 +214,22 @@ export class ChatClient {
     process.off('SIGINT', this.interrupt);
     this.sock?.close();
     this.readline.close();
+  }
+}
+
+/** Why a connection could not be made, in a few words. */
+function connectionProblem(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host not found (${error.code})`;
+    case 'ECONNREFUSED':
+      return 'connection refused: no server is listening there (ECONNREFUSED)';
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `no route to the host (${error.code})`;
+    default:
+      return error.message;
   }
 }

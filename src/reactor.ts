@@ -72,6 +72,9 @@ export type Source = Listener<Inbox> | Connection<Inbox> | Console;
 
 export type SelectResult<TInput, TOutput> = [readable: TInput[], writable: TOutput[], exceptional: never[]];
 
+/** A console with this many lines waiting for the loop stops reading. */
+const CONSOLE_HIGH_WATER = 1024;
+
 /** At most this many extra turns of Node's loop gather new connections. */
 const MAX_GATHER_TURNS = 128;
 
@@ -83,6 +86,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private readonly pendingWrites = new Set<Connection<TInbox>>();
   /** Connections Node is reading from. */
   private readonly reading = new Set<Connection<TInbox>>();
+  private readonly consoles: Console[] = [];
   /** Connections select() reported readable: the loop has taken from their
    * inboxes since, and what they hold is counted again next time. */
   private taken: Connection<TInbox>[] = [];
@@ -120,7 +124,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   /** Watches lines typed on a console: readable when a line waits, and for
    * good once input has ended (as stdin is at end of file). */
   console(lines: ReadlineInterface): Console {
-    return new Console(this, lines);
+    const console = new Console(this, lines);
+    this.consoles.push(console);
+    return console;
   }
 
   /** Python's `select.select(inputs, outputs, [], timeout)`.
@@ -304,12 +310,14 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   /** Node reads from exactly the watched connections that have room: an
    * inbox below half the high-water mark (or holding only part of a frame,
-   * which only more bytes can finish), and input held below the budget. */
+   * which only more bytes can finish), and input held below the budget.
+   * A console is read while watched and not too many lines ahead. */
   private watch(inputs: readonly Source[]): void {
     const round = ++this.round;
     const underBudget = this.heldInputBytes < this.inputBudget;
     this.overBudget = !underBudget;
     for (const source of inputs) {
+      if (source instanceof Console) source.watchedInRound = round;
       if (!(source instanceof Connection)) continue;
       const connection = source as Connection<TInbox>;
       connection.watchedInRound = round;
@@ -320,6 +328,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     for (const connection of this.reading) {
       if (connection.watchedInRound !== round) this.stopReading(connection);
     }
+    for (const console of this.consoles) console.watched(console.watchedInRound === round);
   }
 
   private startReading(connection: Connection<TInbox>): void {
@@ -525,12 +534,22 @@ export class Connection<TInbox extends Inbox> {
 export class Console {
   readonly lines: string[] = [];
   ended = false;
+  /** Lines readline has given and the loop has not taken yet. */
+  private waiting = 0;
+  /** Reading was paused here: too many lines waiting, or not watched. */
+  private paused = false;
+  watchedInRound = 0;
 
   constructor(
     reactor: Reactor<Inbox>,
     readonly input: ReadlineInterface,
   ) {
-    input.on('line', (line) => reactor.push({ kind: 'line', console: this, line }));
+    input.on('line', (line) => {
+      reactor.push({ kind: 'line', console: this, line });
+      // Input from a fast pipe would otherwise pile up here, line after
+      // line, however slowly the loop takes them.
+      if (++this.waiting >= CONSOLE_HIGH_WATER) this.pause();
+    });
     input.on('close', () => reactor.push({ kind: 'console-end', console: this }));
   }
 
@@ -540,11 +559,29 @@ export class Console {
 
   /** The next line, or null at end of input. */
   readLine(): string | null {
-    return this.lines.shift() ?? null;
+    const line = this.lines.shift();
+    if (line === undefined) return null;
+    this.waiting -= 1;
+    return line;
+  }
+
+  /** Called by select(): read while watched and not too far ahead. */
+  watched(watched: boolean): void {
+    if (!watched) this.pause();
+    else if (this.paused && this.waiting < CONSOLE_HIGH_WATER / 2) {
+      this.paused = false;
+      this.input.resume();
+    }
   }
 
   close(): void {
     this.input.close();
+  }
+
+  private pause(): void {
+    if (this.paused || this.ended) return;
+    this.paused = true;
+    this.input.pause();
   }
 }
 

@@ -12,6 +12,7 @@ import type { Interface as ReadlineInterface } from 'node:readline';
 import { pickledSize } from './pickle.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
+import { nameProblem, showControls } from './text.js';
 import { RoundTrace } from './trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
@@ -241,7 +242,9 @@ export class ChatServer {
     } else if (!this.clientmap.has(sock)) {
       this.handshake(sock, data.text, data.shape, inputs);
     } else if (data.text !== '') {
-      const msg = `\n#[${this.getClientName(sock)}]>>${data.text}`;
+      // Control characters are relayed visibly, never as themselves: a
+      // client that trusted its server would obey them (see src/text.ts).
+      const msg = `\n#[${this.getClientName(sock)}]>>${showControls(data.text)}`;
       const tooLarge = this.tooLargeToSend(msg);
       if (tooLarge !== undefined) {
         // Its clients would refuse the frame and leave; the line is refused instead.
@@ -276,12 +279,7 @@ export class ChatServer {
 
   private checkHandshake(text: string): string | undefined {
     if (!text.startsWith(NAME_PREFIX)) return `first message is not "${NAME_PREFIX}<name>"`;
-    const name = text.slice(NAME_PREFIX.length).trim();
-    if (name === '') return 'empty name';
-    if ([...name].length > this.options.maxNameLength) return `name longer than ${this.options.maxNameLength} characters`;
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'name contains control characters';
-    return undefined;
+    return nameProblem(text.slice(NAME_PREFIX.length).trim(), this.options.maxNameLength);
   }
 
   /** Why a message may not be sent, if it would make a frame larger than

@@ -103,7 +103,7 @@ describe('scripts/client.ts without a working server', () => {
     const client = startClient(port, 'alice');
     assert.deepEqual(await client.exited, { code: 1, signal: null });
     assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${port}`]);
-    assert.equal(client.stderr, '');
+    assert.equal(client.stderr, `Why: cannot reach 127.0.0.1 port ${port}: connection refused: no server is listening there (ECONNREFUSED)\n`);
   });
 
   test('a host that does not resolve: the same line, exit 1', async () => {
