@@ -3,8 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { frame } from '../src/wire.js';
 import { ROOT, RawClient, startServer } from './helpers/chat.js';
+import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
 const tmuxMissing = spawnSync('tmux', ['-V']).error !== undefined;
 
@@ -79,5 +83,41 @@ describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not 
     await waitForScreen('the goodbye', (lines) => lines.includes(' Client interrupted.'));
     await waitForScreen('the exit status', (lines) => lines.some((line) => line.startsWith('exit status')));
     assert.ok(screen().includes('exit status 0'), screen().join('\n'));
+  });
+});
+
+describe('scripts/client.ts in a terminal, with a hostile server', { skip: tmuxMissing && 'tmux is not installed, so there is no terminal to test in' }, () => {
+  test('nothing the server sends changes the title, clears the screen, or poses as another line', async () => {
+    // A server made by hand that relays anything, as the Python original does.
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    const accepted = once(server, 'connection').then(([socket]) => socket as Socket);
+    const socketName = `selectchat-hostile-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+    const screen = () => tmux('capture-pane', '-p', '-t', 'chat').split('\n').map((line) => line.trimEnd());
+    try {
+      tmux('new-session', '-d', '-s', 'chat', '-x', '120', '-y', '30', '-c', ROOT, `${process.execPath} --import tsx scripts/client.ts --name alice --port ${port}`);
+      tmux('set-option', '-t', 'chat', 'remain-on-exit', 'on');
+      tmux('select-pane', '-t', 'chat', '-T', 'selectchat');
+      const socket = await accepted;
+      socket.write(frame('CLIENT: 127.0.0.1'));
+      for (const [sent] of HOSTILE_LINES) socket.write(frame(sent));
+      const last = HOSTILE_LINES.at(-1)![1];
+      for (let tries = 0; !screen().includes(last); tries++) {
+        assert.ok(tries < 200, `the screen never showed the last line:\n${screen().join('\n')}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const lines = screen();
+      for (const [, shown] of HOSTILE_LINES) assert.ok(lines.includes(shown), `shows ${JSON.stringify(shown)}:\n${lines.join('\n')}`);
+      assert.ok(lines.includes(`Now connected to chat server@ port ${port}`), 'the screen was not cleared');
+      assert.ok(!lines.some((line) => line.startsWith('#[admin')), 'no line poses as admin');
+      assert.equal(tmux('display-message', '-p', '-t', 'chat', '#{pane_title}').trim(), 'selectchat', 'the title is unchanged');
+      socket.destroy();
+    } finally {
+      spawnSync('tmux', ['-L', socketName, 'kill-server']);
+      server.close();
+    }
   });
 });

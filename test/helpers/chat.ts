@@ -172,8 +172,8 @@ export class ChildProgram {
     return new ChildProgram(child);
   }
 
-  static start(script: string, args: string[]): ChildProgram {
-    const child = spawn(process.execPath, ['--enable-source-maps', '--import', 'tsx', script, ...args], {
+  static start(script: string, args: string[], nodeArgs: string[] = []): ChildProgram {
+    const child = spawn(process.execPath, ['--enable-source-maps', '--import', 'tsx', ...nodeArgs, script, ...args], {
       cwd: ROOT,
       stdio: 'pipe',
     });

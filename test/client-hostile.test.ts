@@ -1,0 +1,109 @@
+// The client against a server (or peers) that mean harm: text that would
+// drive the terminal, frames at and past the limits, a flood on stdin, and
+// failures that must say why.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { CLIENT_MAX_FRAME_SIZE } from '../src/client.js';
+import { FrameDecoder, frame } from '../src/wire.js';
+import { ChildProgram, RawClient, startServer, within } from './helpers/chat.js';
+import { header } from './helpers/frames.js';
+import { HOSTILE_LINES } from './helpers/hostile-lines.js';
+
+
+/** A server made by hand: it completes the handshake, then does what the test says. */
+describe('scripts/client.ts against a hostile server', () => {
+  let server: Server;
+  let port: number;
+  let accepted: Promise<Socket>;
+
+  beforeEach(async () => {
+    server = createServer();
+    accepted = once(server, 'connection').then(([socket]) => socket as Socket);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+  afterEach(() => server.close());
+
+  async function handshake(): Promise<Socket> {
+    const socket = await accepted;
+    const decoder = new FrameDecoder();
+    while (!decoder.ready) decoder.push(((await once(socket, 'data')) as [Buffer])[0]);
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    return socket;
+  }
+
+  test('control characters from the server are shown, not obeyed, even into a pipe', async () => {
+    const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port)]);
+    const socket = await handshake();
+    for (const [sent] of HOSTILE_LINES) socket.write(frame(sent));
+    socket.end();
+    assert.deepEqual(await client.exited, { code: 0, signal: null });
+    assert.deepEqual(client.output, [
+      `Now connected to chat server@ port ${port}`,
+      ...HOSTILE_LINES.flatMap(([, shown]) => ['', shown]),
+      'Client shutting down.',
+    ]);
+  });
+
+  test('a frame as large as a relayed 1 MiB line is taken; a header promising 4 GiB is refused', async () => {
+    const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port)]);
+    const socket = await handshake();
+    // What the Python original relays for a 1 MiB line of Latin-1 text.
+    const large = `\n#[${'n'.repeat(64)}@127.0.0.1]>>${'é'.repeat(1024 * 1024)}`;
+    socket.write(frame(large));
+    socket.write(header(0xffffffff));
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.output[2], large.slice(1));
+    assert.equal(client.output.at(-1), `Malformed message from the chat server: frame of 4294967295 bytes is over the limit of ${CLIENT_MAX_FRAME_SIZE}`);
+    socket.destroy();
+  });
+});
+
+describe('scripts/client.ts says why it failed', () => {
+  test('a host that does not resolve', async () => {
+    const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--host', 'no-such-host.invalid', '--port', '8800']);
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.deepEqual(client.output, ['Failed to connect to chat server @ port 8800']);
+    assert.match(client.stderr, /^Why: cannot reach no-such-host\.invalid port 8800: host not found \((ENOTFOUND|EAI_AGAIN)\)\n$/);
+  });
+
+  test('a name the server refuses', async () => {
+    const chat = await startServer();
+    const client = ChildProgram.start('scripts/client.ts', ['--name', 'n'.repeat(65), '--port', String(chat.port)]);
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.deepEqual(client.output, [`Now connected to chat server@ port ${chat.port}`, `Failed to connect to chat server @ port ${chat.port}`]);
+    assert.equal(
+      client.stderr,
+      'Why: the server closed the connection during the handshake; it probably refused the name (on this project\'s servers, a name is 1 to 64 characters, without control or invisible formatting characters, line separators, "@", "[" or "]")\n',
+    );
+    assert.match(await chat.logLine(/dropping/), /: name longer than 64 characters$/);
+    await chat.stop();
+  });
+});
+
+describe('scripts/client.ts with a flood on stdin', () => {
+  test('100,000 piped lines all arrive, in order, and the client stays small', async (t) => {
+    const chat = await startServer();
+    const watcher = await RawClient.join(chat.port, 'watcher');
+    const LINES = 100_000;
+    const bot = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(chat.port)], ['--import', './test/helpers/report-peak-rss.ts']);
+    const started = Date.now();
+    // As fast as the pipe takes it, like `seq 1 100000 |`.
+    bot.child.stdin.end(Array.from({ length: LINES }, (_, n) => `${n + 1}\n`).join(''));
+    assert.equal(await watcher.next(), '\n(Connected: New client (2) from bot@127.0.0.1)');
+    for (let n = 1; n <= LINES; n++) {
+      const message = await within(30_000, `line ${n}`, watcher.next());
+      assert.equal(message, `\n#[bot@127.0.0.1]>>${n}`);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    assert.deepEqual(await bot.exited, { code: 0, signal: null });
+    const peakMb = Number(/peak RSS: (\d+) MB/.exec(bot.stderr)![1]);
+    t.diagnostic(`${LINES} lines in ${seconds.toFixed(1)} s (${Math.round(LINES / seconds)} lines/s); client peak RSS ${peakMb} MB`);
+    assert.ok(peakMb < 150, `client peak RSS ${peakMb} MB`);
+    await chat.stop();
+  });
+});
