@@ -28,7 +28,13 @@ Options:
                           (default ${defaults.maxFrameSize})
   --max-handshake-size N  largest first frame ("NAME: <name>"), in bytes
                           (default ${defaults.maxHandshakeSize})
-  --max-name-length N     longest name accepted, in characters (default ${defaults.maxNameLength})
+  --max-name-length N     longest name accepted, in characters (default ${defaults.maxNameLength}).
+                          Names may not hold control or invisible formatting
+                          characters (Unicode Cc, Cf), line or paragraph
+                          separators, "@", "[" or "]": with them one user
+                          could pose as another. Control characters in chat
+                          lines are relayed visibly (ESC as ^[, U+202E as
+                          <U+202E>), never as themselves.
   --max-clients N         sockets open at once, counting every connection not
                           yet accepted or still closing; past it a newcomer
                           is closed at once (default ${defaults.maxClients})
