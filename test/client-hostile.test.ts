@@ -3,35 +3,29 @@
 // failures that must say why.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { CLIENT_MAX_FRAME_SIZE } from '../src/client.js';
-import { FrameDecoder, frame } from '../src/wire.js';
-import { ChildProgram, RawClient, startServer, within } from './helpers/chat.js';
+import { frame } from '../src/wire.js';
+import { ChildProgram, firstFrame, handMadeServer, RawClient, startServer, within } from './helpers/chat.js';
 import { header } from './helpers/frames.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
 
 /** A server made by hand: it completes the handshake, then does what the test says. */
 describe('scripts/client.ts against a hostile server', () => {
-  let server: Server;
+  let server: Awaited<ReturnType<typeof handMadeServer>>;
   let port: number;
-  let accepted: Promise<Socket>;
 
   beforeEach(async () => {
-    server = createServer();
-    accepted = once(server, 'connection').then(([socket]) => socket as Socket);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as { port: number }).port;
+    server = await handMadeServer();
+    port = server.port;
   });
   afterEach(() => server.close());
 
   async function handshake(): Promise<Socket> {
-    const socket = await accepted;
-    const decoder = new FrameDecoder();
-    while (!decoder.ready) decoder.push(((await once(socket, 'data')) as [Buffer])[0]);
+    const socket = await server.accepted;
+    await firstFrame(socket);
     socket.write(frame('CLIENT: 127.0.0.1'));
     return socket;
   }

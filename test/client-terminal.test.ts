@@ -3,11 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
-import { ROOT, RawClient, startServer } from './helpers/chat.js';
+import { handMadeServer, ROOT, RawClient, startServer } from './helpers/chat.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
 const tmuxMissing = spawnSync('tmux', ['-V']).error !== undefined;
@@ -89,11 +87,8 @@ describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not 
 describe('scripts/client.ts in a terminal, with a hostile server', { skip: tmuxMissing && 'tmux is not installed, so there is no terminal to test in' }, () => {
   test('nothing the server sends changes the title, clears the screen, or poses as another line', async () => {
     // A server made by hand that relays anything, as the Python original does.
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
-    const accepted = once(server, 'connection').then(([socket]) => socket as Socket);
+    const server = await handMadeServer();
+    const { port, accepted } = server;
     const socketName = `selectchat-hostile-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
     const screen = () => tmux('capture-pane', '-p', '-t', 'chat').split('\n').map((line) => line.trimEnd());

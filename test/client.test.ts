@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { decodePickle } from '../src/pickle.js';
-import { FrameDecoder, frame } from '../src/wire.js';
-import { ChildProgram, RawClient, startServerProgram } from './helpers/chat.js';
+import { frame } from '../src/wire.js';
+import { ChildProgram, firstFrame, handMadeServer, RawClient, startServerProgram } from './helpers/chat.js';
 
 function startClient(port: number, name: string, extra: string[] = []): ChildProgram {
   return ChildProgram.start('scripts/client.ts', ['--name', name, '--port', String(port), ...extra]);
@@ -120,28 +120,15 @@ describe('scripts/client.ts without a working server', () => {
 });
 
 describe('scripts/client.ts against a hand-made server', () => {
-  let server: ReturnType<typeof createServer>;
+  let server: Awaited<ReturnType<typeof handMadeServer>>;
   let port: number;
   let accepted: Promise<Socket>;
 
   beforeEach(async () => {
-    server = createServer();
-    accepted = once(server, 'connection').then(([socket]) => socket as Socket);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as { port: number }).port;
+    server = await handMadeServer();
+    ({ port, accepted } = server);
   });
   afterEach(() => server.close());
-
-  async function firstFrame(socket: Socket): Promise<Buffer> {
-    const decoder = new FrameDecoder();
-    for (;;) {
-      const [chunk] = (await once(socket, 'data')) as [Buffer];
-      decoder.push(chunk);
-      const payload = decoder.next();
-      if (payload) return payload;
-    }
-  }
 
   test('--pickle-shape tuple sends 1-tuples, as the second edition does', async () => {
     const client = startClient(port, 'alice', ['--pickle-shape', 'tuple']);

@@ -5,33 +5,18 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { encodePickle } from '../src/pickle.js';
 import { frame } from '../src/wire.js';
-import { peakRssMb, RawClient, startServer, startServerProgram } from './helpers/chat.js';
+import { chatPair, peakRssMb, RawClient, startServer, startServerProgram, stillChatting } from './helpers/chat.js';
 import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
-
-/** Alice and Bob, joined and still chatting: the room that must go on. */
-async function sentinels(port: number): Promise<{ alice: RawClient; bob: RawClient }> {
-  const alice = await RawClient.join(port, 'alice');
-  const bob = await RawClient.join(port, 'bob');
-  assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
-  return { alice, bob };
-}
-
-async function stillChatting(alice: RawClient, bob: RawClient, line: string): Promise<void> {
-  alice.send(line);
-  assert.equal(await bob.next(), `\n#[alice@127.0.0.1]>>${line}`);
-  bob.send(`re: ${line}`);
-  assert.equal(await alice.next(), `\n#[bob@127.0.0.1]>>re: ${line}`);
-}
 
 /** A fresh server for each test, with Alice and Bob chatting in it. */
 function withRoom(): { chat: Server; alice: RawClient; bob: RawClient } {
   const room = {} as { chat: Server; alice: RawClient; bob: RawClient };
   beforeEach(async () => {
     room.chat = await startServer();
-    Object.assign(room, await sentinels(room.chat.port));
+    Object.assign(room, await chatPair(room.chat.port));
   });
   afterEach(() => room.chat.stop());
   return room;
@@ -75,7 +60,7 @@ describe('bad input after the handshake', () => {
       assert.match(why ?? line, reason);
       assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
       assert.equal(await bob.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
-      await stillChatting(alice, bob, `after ${name}`);
+      await stillChatting(alice, bob, {}, `after ${name}`);
     });
   }
 
@@ -87,7 +72,7 @@ describe('bad input after the handshake', () => {
     assert.match(await chat.logLine(/dropping/), /: frame cut off by end of stream$/);
     assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
     assert.equal(await bob.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
-    await stillChatting(alice, bob, 'after a cut-off frame');
+    await stillChatting(alice, bob, {}, 'after a cut-off frame');
   });
 
   test('a frame dribbled one byte at a time over seconds is legal', async () => {
@@ -98,7 +83,7 @@ describe('bad input after the handshake', () => {
     let sent = 0;
     const dribble = setInterval(() => carol.writeRaw(slow.subarray(sent, ++sent)), 1500 / slow.length);
     // Meanwhile the others chat undisturbed.
-    await stillChatting(alice, bob, 'while carol dribbles');
+    await stillChatting(alice, bob, {}, 'while carol dribbles');
     assert.equal(await alice.next(), '\n#[carol@127.0.0.1]>>worth the wait');
     clearInterval(dribble);
     assert.equal(sent, slow.length);
@@ -125,7 +110,7 @@ describe('bad input as the first frame', () => {
       const [, why] = /^Chat server: dropping connection \d+ from 127\.0\.0\.1: (.*)$/.exec(line) ?? [];
       assert.match(why ?? line, reason);
       // Never joined, so no one is told it left.
-      await stillChatting(alice, bob, `after ${name}`);
+      await stillChatting(alice, bob, {}, `after ${name}`);
     });
   }
 
@@ -139,11 +124,11 @@ describe('bad input as the first frame', () => {
 
   test('a newcomer past the maximum number of clients is closed with a log line', async () => {
     const chat = await startServer({ maxClients: 2 });
-    const { alice, bob } = await sentinels(chat.port);
+    const { alice, bob } = await chatPair(chat.port);
     const third = await RawClient.connect(chat.port);
     await third.expectClosed();
     assert.equal(await chat.logLine(/refused/), 'Chat server: refused a connection from 127.0.0.1: 2 connections already open');
-    await stillChatting(alice, bob, 'still two of us');
+    await stillChatting(alice, bob, {}, 'still two of us');
     await chat.stop();
   });
 });
@@ -151,7 +136,7 @@ describe('bad input as the first frame', () => {
 describe('fuzzing a live server', () => {
   test('10,000 random and mutated frames: the server survives and the room chats on', async () => {
     const chat = await startServer();
-    const { alice, bob } = await sentinels(chat.port);
+    const { alice, bob } = await chatPair(chat.port);
     const random = new SeededRandom(20261128);
     const valid = ['hi', 'NAME: x', '你好', '', 'x'.repeat(300)].flatMap((text) => [frame(text), frame(text, 'tuple')]);
     function fuzzFrame(): Buffer {

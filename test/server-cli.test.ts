@@ -39,14 +39,16 @@ describe('scripts/server.ts', () => {
     assert.ok(exit.elapsedMs < 1000, `exited after ${exit.elapsedMs} ms`);
   });
 
-  test('SIGTERM stops it the same way', async () => {
-    const { program, port } = await startServerProgram();
-    const alice = await RawClient.join(port, 'alice');
-    program.child.kill('SIGTERM');
-    await program.line(/^Shutting down server\.\.\.$/);
-    await alice.expectClosed();
-    assert.deepEqual(await program.exited, { code: 0, signal: null });
-  });
+  for (const [signal, what] of [['SIGTERM', 'SIGTERM'], ['SIGHUP', 'SIGHUP (its terminal closed)']] as const) {
+    test(`${what} stops it the same way`, async () => {
+      const { program, port } = await startServerProgram();
+      const alice = await RawClient.join(port, 'alice');
+      program.child.kill(signal);
+      await program.line(/^Shutting down server\.\.\.$/);
+      await alice.expectClosed();
+      assert.deepEqual(await program.exited, { code: 0, signal: null });
+    });
+  }
 
   test('a line typed on its console stops it', async () => {
     const { program, port } = await startServerProgram();

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ChatServer, type ChatServerOptions } from '../../src/server.js';
 import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/pickle.js';
@@ -234,4 +234,58 @@ export function within<T>(ms: number, what: string, promise: Promise<T>): Promis
     timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Alice and Bob, joined and chatting: the room that must go on. */
+export async function chatPair(port: number): Promise<{ alice: RawClient; bob: RawClient }> {
+  const alice = await RawClient.join(port, 'alice');
+  const bob = await RawClient.join(port, 'bob');
+  const joined = await alice.next();
+  if (joined !== '\n(Connected: New client (2) from bob@127.0.0.1)') throw new Error(`unexpected ${JSON.stringify(joined)}`);
+  return { alice, bob };
+}
+
+/** Alice and Bob exchange a line each way. Strictly, the line is the very
+ * next message each gets; with `skipOthers`, what others say meanwhile is
+ * skipped. Fails after ten seconds rather than hang. */
+export async function stillChatting(alice: RawClient, bob: RawClient, { skipOthers = false }, line: string): Promise<void> {
+  const hears = async (client: RawClient, expected: string) => {
+    for (;;) {
+      const message = await client.next();
+      if (message === expected) return;
+      if (message === undefined || !skipOthers) throw new Error(`expected ${JSON.stringify(expected)}, got ${JSON.stringify(message)}`);
+    }
+  };
+  alice.send(line);
+  await within(10_000, `bob hearing ${line}`, hears(bob, `\n#[alice@127.0.0.1]>>${line}`));
+  bob.send(`re: ${line}`);
+  await within(10_000, `alice hearing re: ${line}`, hears(alice, `\n#[bob@127.0.0.1]>>re: ${line}`));
+}
+
+/** A server made by hand, to test the client against whatever a test
+ * makes it send. */
+export async function handMadeServer(): Promise<{ port: number; accepted: Promise<Socket>; close: () => void }> {
+  const server = createServer();
+  const accepted = once(server, 'connection').then(([socket]) => socket as Socket);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, accepted, close: () => server.close() };
+}
+
+/** The payload of the next frame a peer sends. (Bytes after it in the same
+ * chunk are not kept: for peers that wait for an answer.) */
+export function firstFrame(socket: Socket): Promise<Buffer> {
+  const decoder = new FrameDecoder();
+  return new Promise((resolve, reject) => {
+    const take = (chunk: Buffer) => {
+      decoder.push(chunk);
+      const payload = decoder.next();
+      if (payload === undefined) return;
+      // Paused, what comes next waits for the next call instead of being lost.
+      socket.off('data', take).pause();
+      resolve(payload);
+    };
+    socket.on('data', take).resume();
+    socket.once('close', () => reject(new Error('closed before a whole frame')));
+  });
 }
