@@ -1,9 +1,8 @@
 // The chat client's command line: `npm run client -- --name alice`, or
 // `npx tsx scripts/client.ts --help`.
 
-import { parseArgs } from 'node:util';
 import { CLIENT_MAX_FRAME_SIZE, ChatClient } from '../src/client.js';
-import { parseIntegerOption } from './options.js';
+import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
 
 const HELP = `Usage: npx tsx scripts/client.ts --name NAME [options]
        (or: npm run client -- --name NAME [options])
@@ -20,6 +19,8 @@ Options:
                            second edition does
   --max-frame-size N       largest frame accepted from the server, in bytes
                            (default ${CLIENT_MAX_FRAME_SIZE})
+  --wait S                 if no server listens yet, keep trying for up to S
+                           seconds (default 0: try once)
   --trace                  print each round of the select() loop on stderr
   -h, --help               show this help
 
@@ -33,34 +34,33 @@ malformed; the reason is one line on stderr.
 `;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      name: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'pickle-shape': { type: 'string' },
-      'max-frame-size': { type: 'string' },
-      trace: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const values = parseCommandLine({
+    name: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'pickle-shape': { type: 'string' },
+    'max-frame-size': { type: 'string' },
+    wait: { type: 'string' },
+    trace: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
   const name = values.name?.trim();
-  if (!name) throw new Error('--name is required (see --help)');
+  if (!name) throw new UsageError('--name is required');
   const shape = values['pickle-shape'] ?? 'str';
-  if (shape !== 'str' && shape !== 'tuple') throw new Error(`--pickle-shape is str or tuple, not "${shape}"`);
+  if (shape !== 'str' && shape !== 'tuple') throw new UsageError(`--pickle-shape is str or tuple, not "${shape}"`);
   const client = new ChatClient({
     name,
-    port: parseIntegerOption('--port', values.port, 8800, 1, 65535),
+    port: parseIntegerOption('--port', values.port, 8800, 1, 65535, "the server's port"),
     host: values.host ?? '127.0.0.1',
     shape,
     input: process.stdin,
     output: process.stdout,
     errors: process.stderr,
+    waitMs: 1000 * parseIntegerOption('--wait', values.wait, 0, 0, 3600),
     maxFrameSize: parseIntegerOption('--max-frame-size', values['max-frame-size'], CLIENT_MAX_FRAME_SIZE, 16, 0xffffffff),
     trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
   });

@@ -1,11 +1,10 @@
 // The chat server's command line: `npm start`, or `npx tsx scripts/server.ts --help`.
 
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { LogWriter } from '../src/log.js';
 import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
 import { readConsoleOnlyInForeground } from './foreground.js';
-import { parseIntegerOption } from './options.js';
+import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
 
 const defaults = DEFAULT_SERVER_OPTIONS;
 
@@ -61,31 +60,28 @@ See README.md for the exit status of each way of stopping it.
 `;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      backlog: { type: 'string' },
-      'handshake-timeout': { type: 'string' },
-      'frame-timeout': { type: 'string' },
-      'max-frame-size': { type: 'string' },
-      'max-handshake-size': { type: 'string' },
-      'input-budget': { type: 'string' },
-      'max-name-length': { type: 'string' },
-      'max-clients': { type: 'string' },
-      'output-soft-limit': { type: 'string' },
-      'output-hard-limit': { type: 'string' },
-      'slow-client-grace': { type: 'string' },
-      trace: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const values = parseCommandLine({
+    port: { type: 'string' },
+    host: { type: 'string' },
+    backlog: { type: 'string' },
+    'handshake-timeout': { type: 'string' },
+    'frame-timeout': { type: 'string' },
+    'max-frame-size': { type: 'string' },
+    'max-handshake-size': { type: 'string' },
+    'input-budget': { type: 'string' },
+    'max-name-length': { type: 'string' },
+    'max-clients': { type: 'string' },
+    'output-soft-limit': { type: 'string' },
+    'output-hard-limit': { type: 'string' },
+    'slow-client-grace': { type: 'string' },
+    trace: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return;
   }
-  const port = parseIntegerOption('--port', values.port, defaults.port, 0, 65535);
+  const port = parseIntegerOption('--port', values.port, defaults.port, 0, 65535, '0 takes a free port');
   const host = values.host ?? defaults.host;
   const maxFrameSize = parseIntegerOption('--max-frame-size', values['max-frame-size'], defaults.maxFrameSize, 16, 0xffffffff);
   const log = new LogWriter(1);

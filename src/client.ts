@@ -2,7 +2,7 @@
 // inputs, the keyboard and the server's socket.
 
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
 import { Reactor, type Connection, type Console } from './reactor.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
@@ -17,6 +17,9 @@ import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, ProtocolError, receive, send, typ
  * frame is only ever held as its bytes arrive, so a header promising 4 GiB
  * costs nothing before it is refused. */
 export const CLIENT_MAX_FRAME_SIZE = 16 * DEFAULT_MAX_FRAME_SIZE;
+
+/** How often `--wait` tries to connect again. */
+const RETRY_EVERY_MS = 200;
 
 /** Lines typed or piped that the client sends in one round at most. */
 const LINES_PER_ROUND = 256;
@@ -38,6 +41,8 @@ export interface ChatClientOptions {
   errors?: NodeJS.WritableStream;
   /** The largest frame accepted from the server. */
   maxFrameSize?: number;
+  /** How long to keep trying while no server listens yet; 0 to try once. */
+  waitMs?: number;
   /** Where `--trace` writes a line per loop round; null for no trace. */
   trace?: ((line: string) => void) | null;
 }
@@ -54,6 +59,7 @@ export class ChatClient {
   private readonly shape: PickleShape;
   private readonly reactor: Reactor<FrameDecoder>;
   private readonly errors: NodeJS.WritableStream | undefined;
+  private readonly waitMs: number;
   private readonly readline: ReadlineInterface;
   private readonly stdin: Console;
   private readonly screen: Screen;
@@ -65,6 +71,7 @@ export class ChatClient {
     this.port = options.port;
     this.shape = options.shape;
     this.errors = options.errors;
+    this.waitMs = options.waitMs ?? 0;
     const maxFrameSize = options.maxFrameSize ?? CLIENT_MAX_FRAME_SIZE;
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(maxFrameSize) });
     this.prompt = `[${this.name}@${this.host}]> `;
@@ -84,13 +91,8 @@ export class ChatClient {
    * name and waits for `CLIENT: <ip>`. False if any of it failed (the
    * reason has been printed). */
   async connect(): Promise<boolean> {
-    const socket = connect({ port: this.port, host: this.host });
-    try {
-      await once(socket, 'connect');
-    } catch (error) {
-      this.failed(`cannot reach ${this.host} port ${this.port}: ${connectionProblem(error as NodeJS.ErrnoException)}`);
-      return false;
-    }
+    const socket = await this.reachServer();
+    if (socket === undefined) return false;
     this.sock = this.reactor.connection(socket);
     this.screen.printLine(`Now connected to chat server@ port ${this.port}`);
     this.connected = true;
@@ -117,6 +119,28 @@ export class ChatClient {
     const addr = showControls(data.slice('CLIENT: '.length));
     this.prompt = `[${this.name}@${addr}]> `;
     return true;
+  }
+
+  /** A connected socket, or undefined after saying why there is none.
+   * With `waitMs`, a server not listening yet is tried again until then
+   * (a debugger may start the client and the server at the same moment). */
+  private async reachServer(): Promise<Socket | undefined> {
+    const giveUpAt = Date.now() + this.waitMs;
+    for (;;) {
+      const socket = connect({ port: this.port, host: this.host });
+      try {
+        await once(socket, 'connect');
+        return socket;
+      } catch (error) {
+        const problem = error as NodeJS.ErrnoException;
+        if (problem.code === 'ECONNREFUSED' && Date.now() < giveUpAt && !this.interrupted) {
+          await new Promise((resolve) => setTimeout(resolve, RETRY_EVERY_MS));
+          continue;
+        }
+        this.failed(`cannot reach ${this.host} port ${this.port}: ${connectionProblem(problem)}`);
+        return undefined;
+      }
+    }
   }
 
   /** The original's failure line, and why on stderr in one more. */
