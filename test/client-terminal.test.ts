@@ -8,9 +8,11 @@ import { frame } from '../src/wire.js';
 import { handMadeServer, ROOT, RawClient, startServer } from './helpers/chat.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
-const tmuxMissing = spawnSync('tmux', ['-V']).error !== undefined;
+/** Each test is skipped, with this reason, where there is no tmux (a
+ * skipped suite would report no tests at all). */
+const skip = spawnSync('tmux', ['-V']).error !== undefined && 'tmux is not installed, so there is no terminal to test in';
 
-describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not installed, so there is no terminal to test in' }, () => {
+describe('scripts/client.ts in a terminal', () => {
   const socketName = `selectchat-test-${process.pid}`;
   const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
   let chat: Awaited<ReturnType<typeof startServer>>;
@@ -37,6 +39,7 @@ describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not 
   }
 
   before(async () => {
+    if (skip) return;
     chat = await startServer();
     bob = await RawClient.join(chat.port, 'bob');
     // The shell around the client prints its exit status when it ends.
@@ -47,15 +50,16 @@ describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not 
     assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
   });
   after(async () => {
+    if (skip) return;
     spawnSync('tmux', ['-L', socketName, 'kill-server']);
     await chat.stop();
   });
 
-  test('shows the prompt with the address the server saw', async () => {
+  test('shows the prompt with the address the server saw', { skip }, async () => {
     await waitForScreen('the prompt', (lines) => lines.includes('[alice@127.0.0.1]>'));
   });
 
-  test('a message arriving mid-line is printed above the half-typed line, cursor where it was', async () => {
+  test('a message arriving mid-line is printed above the half-typed line, cursor where it was', { skip }, async () => {
     tmux('send-keys', '-t', 'chat', '-l', 'half a line');
     tmux('send-keys', '-t', 'chat', 'Left', 'Left', 'Left', 'Left');
     const prompt = '[alice@127.0.0.1]> ';
@@ -75,7 +79,7 @@ describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not 
     assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>half a new line');
   });
 
-  test('Ctrl-C prints " Client interrupted. " and leaves', async () => {
+  test('Ctrl-C prints " Client interrupted. " and leaves', { skip }, async () => {
     tmux('send-keys', '-t', 'chat', 'C-c');
     assert.equal(await bob.next(), '\n(Now hung up: Client from alice@127.0.0.1)');
     await waitForScreen('the goodbye', (lines) => lines.includes(' Client interrupted.'));
@@ -84,8 +88,8 @@ describe('scripts/client.ts in a terminal', { skip: tmuxMissing && 'tmux is not 
   });
 });
 
-describe('scripts/client.ts in a terminal, with a hostile server', { skip: tmuxMissing && 'tmux is not installed, so there is no terminal to test in' }, () => {
-  test('nothing the server sends changes the title, clears the screen, or poses as another line', async () => {
+describe('scripts/client.ts in a terminal, with a hostile server', () => {
+  test('nothing the server sends changes the title, clears the screen, or poses as another line', { skip }, async () => {
     // A server made by hand that relays anything, as the Python original does.
     const server = await handMadeServer();
     const { port, accepted } = server;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ChildProgram, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
 
-const tmuxMissing = spawnSync('tmux', ['-V']).error !== undefined;
+/** Skipped, with this reason, where there is no tmux. */
+const noTmux = spawnSync('tmux', ['-V']).error !== undefined && 'tmux is not installed, so there is no terminal to test in';
 
 /** Resolves with how long the program took to exit after `since`. */
 async function exitsWithin(program: ChildProgram, since: number) {
@@ -103,8 +104,8 @@ describe('scripts/server.ts under npx tsx', () => {
   });
 });
 
-describe('scripts/server.ts as a background job', { skip: tmuxMissing && 'tmux is not installed, so there is no terminal to test in' }, () => {
-  test('keeps serving while the user types at the shell, and reads its console once in the foreground', async () => {
+describe('scripts/server.ts as a background job', () => {
+  test('keeps serving while the user types at the shell, and reads its console once in the foreground', { skip: noTmux }, async () => {
     const socketName = `selectchat-bg-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-bg-'));
