@@ -23,7 +23,7 @@ Options:
   --reps N           repetitions of each scenario (default 3)
   --storm-reps N     repetitions of the join storm (default 1)
   --storm-clients N  clients in the join storm (default 10000)
-  --only A,B         run only these scenarios: ${'${names}'}
+  --only A,B         run only these scenarios: {names}
   -h, --help         show this help
 `;
 
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
   });
   const all = scenarios(Number(values['storm-clients']));
   if (values.help) {
-    process.stdout.write(HELP.replace('${names}', all.map((s) => s.name).join(', ')));
+    process.stdout.write(HELP.replace('{names}', all.map((s) => s.name).join(', ')));
     return;
   }
   const only = values.only?.split(',');

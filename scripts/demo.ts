@@ -59,7 +59,7 @@ class Program {
 }
 
 const pause = () => new Promise((resolve) => setTimeout(resolve, pace));
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function demo(): Promise<void> {
   const server = new Program('server', 'scripts/server.ts', ['--port', '0']);
@@ -78,7 +78,7 @@ async function demo(): Promise<void> {
   const say = async (name: string, text: string) => {
     await pause();
     people[name]!.say(text);
-    const seen = new RegExp(`^#\\[${name}@[^\\]]+\\]>>${escape(text)}$`);
+    const seen = new RegExp(`^#\\[${name}@[^\\]]+\\]>>${escapeRegExp(text)}$`);
     await Promise.all(Object.entries(people).filter(([other]) => other !== name).map(([, program]) => program.printed(seen)));
   };
   const leave = async (name: string) => {

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { LogWriter } from '../src/log.js';
 import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
 import { readConsoleOnlyInForeground } from './foreground.js';
-import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
+import { parseCommandLine, parseIntegerOption } from './options.js';
 
 const defaults = DEFAULT_SERVER_OPTIONS;
 
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),
     log: log.line,
-    trace: trace && trace.line,
+    trace: trace?.line ?? null,
   }).catch((error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use` : error.message;
     throw new Error(`Cannot listen on ${host}:${port}: ${reason}`);

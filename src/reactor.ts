@@ -364,7 +364,7 @@ export class Listener<TInbox extends Inbox> {
   lastRefused = '';
 
   constructor(
-    private readonly reactor: Reactor<TInbox>,
+    reactor: Reactor<TInbox>,
     readonly server: Server,
     options: ListenerOptions,
   ) {

@@ -14,7 +14,7 @@ import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
 import { nameProblem, showControls } from './text.js';
 import { RoundTrace } from './trace.js';
-import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
+import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
 export type ChatConnection = Connection<FrameDecoder>;
 
@@ -227,7 +227,7 @@ export class ChatServer {
 
   /** One frame from a client: its handshake, a chat line, or its departure. */
   private serveOne(sock: ChatConnection, inputs: Source[]): void {
-    let data;
+    let data: DecodedPickle | null;
     try {
       data = receive(sock);
     } catch (error) {
@@ -340,7 +340,9 @@ export class ChatServer {
       if (output === sender) continue;
       told += 1;
       const { shape } = this.clientmap.get(output)!;
-      output.write((frames[shape] ??= frame(msg, shape)));
+      const bytes = frames[shape] ?? frame(msg, shape);
+      frames[shape] = bytes;
+      output.write(bytes);
       if (this.policy.wrote(output)) this.trace?.did(`${this.getClientName(output)}: congested`);
     }
     return told;

@@ -13,6 +13,7 @@
  * controls that change the direction of the text that follows. (Other
  * format characters, such as the zero-width joiner inside an emoji, are
  * harmless in a line of text and stay.) */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const UNSAFE_IN_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** Shows every character that a terminal would obey instead of print:

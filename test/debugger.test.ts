@@ -10,11 +10,15 @@ import { frame } from '../src/wire.js';
 import { ChildProgram, RawClient, ROOT } from './helpers/chat.js';
 import { readInlineSourceMap, type Mapping } from './helpers/source-map.js';
 
+/** A message of the inspector protocol: JSON, untyped. */
+// biome-ignore lint/suspicious/noExplicitAny: the protocol's messages are JSON whose shape each test knows
+type Json = any;
+
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
 class Inspector {
   private nextId = 1;
   private readonly pending = new Map<number, (result: unknown) => void>();
-  private readonly listeners: ((method: string, params: any) => void)[] = [];
+  private readonly listeners: ((method: string, params: Json) => void)[] = [];
 
   private constructor(private readonly socket: WebSocket) {
     socket.addEventListener('message', (event) => {
@@ -33,17 +37,17 @@ class Inspector {
     return new Inspector(socket);
   }
 
-  send(method: string, params: object = {}): Promise<any> {
+  send(method: string, params: object = {}): Promise<Json> {
     const id = this.nextId++;
     this.socket.send(JSON.stringify({ id, method, params }));
     return new Promise((resolve) => this.pending.set(id, resolve));
   }
 
-  on(listener: (method: string, params: any) => void): void {
+  on(listener: (method: string, params: Json) => void): void {
     this.listeners.push(listener);
   }
 
-  next(method: string): Promise<any> {
+  next(method: string): Promise<Json> {
     return new Promise((resolve) => this.on((m, params) => m === method && resolve(params)));
   }
 

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
-import { chatPair, ChildProgram, openDescriptors, peakRssMb, RawClient, startServer, startServerProgram, stillChatting, within } from './helpers/chat.js';
+import { chatPair, type ChildProgram, openDescriptors, peakRssMb, RawClient, startServer, startServerProgram, stillChatting, within } from './helpers/chat.js';
 import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
 

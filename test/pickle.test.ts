@@ -90,7 +90,7 @@ describe('refusing malformed pickles', () => {
     ['a tuple of a tuple', 'X\x01\x00\x00\x00a\x85\x85.', /TUPLE1 needs a string/],
     ['TUPLE without MARK', 'X\x01\x00\x00\x00at.', /TUPLE without a MARK/],
     ['MEMOIZE with nothing to store', '\x80\x04\x94.', /MEMOIZE with nothing to store/],
-    ['deep MARK nesting', '('.repeat(100_000) + '.', /nests too deeply/],
+    ['deep MARK nesting', `${'('.repeat(100_000)}.`, /nests too deeply/],
   ];
   for (const [name, pickle, reason] of cases) {
     test(name, () => rejects(pickle, reason));

@@ -123,11 +123,18 @@ describe('the reactor', () => {
     // Node's stream calls _writev() once for everything written while the
     // socket was corked: that is one writev() system call.
     const calls: string[] = [];
-    const socket = connection.socket as unknown as { _write: Function; _writev: Function };
+    type Write = (...args: unknown[]) => void;
+    const socket = connection.socket as unknown as { _write: Write; _writev: Write };
     const write = socket._write.bind(socket);
     const writev = socket._writev.bind(socket);
-    socket._write = (...args: unknown[]) => (calls.push('write'), write(...args));
-    socket._writev = (chunks: unknown[], ...rest: unknown[]) => (calls.push(`writev of ${chunks.length}`), writev(chunks, ...rest));
+    socket._write = (...args: unknown[]) => {
+      calls.push('write');
+      write(...args);
+    };
+    socket._writev = (chunks: unknown, ...rest: unknown[]) => {
+      calls.push(`writev of ${(chunks as unknown[]).length}`);
+      writev(chunks, ...rest);
+    };
     connection.write(frame('a'));
     connection.write(frame('b'));
     connection.write(frame('c'));

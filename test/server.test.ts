@@ -21,7 +21,7 @@ describe('the chat server', () => {
     socket.write(frame('NAME: alice'));
     const [reply] = (await once(socket, 'data')) as [Buffer];
     // struct.pack("L", htonl(27)) + pickle.dumps("CLIENT: 127.0.0.1", protocol=2)
-    assert.equal(reply.toString('hex'), '0000001b00000000' + '80025811000000' + Buffer.from('CLIENT: 127.0.0.1').toString('hex') + '71002e');
+    assert.equal(reply.toString('hex'), `0000001b0000000080025811000000${Buffer.from('CLIENT: 127.0.0.1').toString('hex')}71002e`);
     socket.destroy();
   });
 
@@ -74,7 +74,7 @@ describe('the chat server', () => {
   });
 
   test('a silent client and a half-sent frame delay no one', async () => {
-    const silent = await RawClient.connect(chat.port);
+    await RawClient.connect(chat.port); // and says nothing
     const alice = await RawClient.join(chat.port, 'alice');
     const halfway = await RawClient.join(chat.port, 'halfway');
     halfway.writeRaw(frame('never finished').subarray(0, 12));
@@ -154,7 +154,7 @@ describe('the chat server', () => {
     stranger.send('hello without a name');
     await stranger.expectClosed();
     assert.match(await chat.logLine(/dropping/), /^Chat server: dropping connection \d+ from 127\.0\.0\.1: first message is not "NAME: <name>"$/);
-    const bob = await RawClient.join(chat.port, 'bob');
+    await RawClient.join(chat.port, 'bob');
     assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
   });
 
