@@ -101,7 +101,18 @@ async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> 
   const { child, port } = await startServer(server);
   const load = spawn(
     process.execPath,
-    ['--import', 'tsx', 'scripts/bench/load.ts', '--port', String(port), '--server-pid', String(child.pid), '--timeout-ms', String(scenario.timeoutMs), ...scenario.args],
+    [
+      '--import',
+      'tsx',
+      'scripts/bench/load.ts',
+      '--port',
+      String(port),
+      '--server-pid',
+      String(child.pid),
+      '--timeout-ms',
+      String(scenario.timeoutMs),
+      ...scenario.args,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let output = '';
@@ -185,7 +196,9 @@ async function main(): Promise<void> {
         const result = await runOnce(server, scenario);
         results[server].push(result);
         const status = result.error ?? (result.complete ? 'complete' : `INCOMPLETE: ${result.delivered} of ${result.expected} delivered`);
-        console.log(`  ${scenario.name} rep ${rep + 1} ${server}: ${status}, ${format(result.elapsedMs, 0)} ms, server CPU ${format(result.serverCpuMs, 0)} ms`);
+        console.log(
+          `  ${scenario.name} rep ${rep + 1} ${server}: ${status}, ${format(result.elapsedMs, 0)} ms, server CPU ${format(result.serverCpuMs, 0)} ms`,
+        );
       }
     }
     summaries.set(scenario.name, { project: summarize(results.project), plain: summarize(results.plain) });
@@ -199,14 +212,35 @@ function printTable(summaries: Map<string, Record<ServerName, Summary>>): void {
   for (const [name, byServer] of summaries) {
     for (const server of ['project', 'plain'] as const) {
       const s = byServer[server];
-      rows.push([name, server, `${s.complete}/${s.runs}`, format(s.messagesPerSecond, 0), format(s.cpuUsPerMessage, 2), format(s.serverCpuMs, 0),
-        format(s.p50, 2), format(s.p99, 2), format(s.max, 2), format(s.rss, 0), format(s.elapsedMs, 0)]);
+      rows.push([
+        name,
+        server,
+        `${s.complete}/${s.runs}`,
+        format(s.messagesPerSecond, 0),
+        format(s.cpuUsPerMessage, 2),
+        format(s.serverCpuMs, 0),
+        format(s.p50, 2),
+        format(s.p99, 2),
+        format(s.max, 2),
+        format(s.rss, 0),
+        format(s.elapsedMs, 0),
+      ]);
     }
     const p = byServer.project;
     const q = byServer.plain;
-    rows.push([name, 'project/plain', '', format(ratio(p.messagesPerSecond, q.messagesPerSecond), 2), format(ratio(p.cpuUsPerMessage, q.cpuUsPerMessage), 2),
-      format(ratio(p.serverCpuMs, q.serverCpuMs), 2), format(ratio(p.p50, q.p50), 2), format(ratio(p.p99, q.p99), 2), format(ratio(p.max, q.max), 2),
-      format(ratio(p.rss, q.rss), 2), format(ratio(p.elapsedMs, q.elapsedMs), 2)]);
+    rows.push([
+      name,
+      'project/plain',
+      '',
+      format(ratio(p.messagesPerSecond, q.messagesPerSecond), 2),
+      format(ratio(p.cpuUsPerMessage, q.cpuUsPerMessage), 2),
+      format(ratio(p.serverCpuMs, q.serverCpuMs), 2),
+      format(ratio(p.p50, q.p50), 2),
+      format(ratio(p.p99, q.p99), 2),
+      format(ratio(p.max, q.max), 2),
+      format(ratio(p.rss, q.rss), 2),
+      format(ratio(p.elapsedMs, q.elapsedMs), 2),
+    ]);
     if (p.outOfOrder + q.outOfOrder > 0) rows.push([name, `OUT OF ORDER: project ${p.outOfOrder}, plain ${q.outOfOrder}`]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

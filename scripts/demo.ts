@@ -12,7 +12,9 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { pace: { type: 'string', default: '700' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
-  process.stdout.write('Usage: npm run demo -- [--pace MS]\n\nStarts the server and three clients (alice, bob, carol) that chat, join and leave;\nshows what each one prints. --pace is the pause between steps (default 700 ms).\n');
+  process.stdout.write(
+    'Usage: npm run demo -- [--pace MS]\n\nStarts the server and three clients (alice, bob, carol) that chat, join and leave;\nshows what each one prints. --pace is the pause between steps (default 700 ms).\n',
+  );
   process.exit(0);
 }
 const pace = Number(values.pace);
@@ -25,7 +27,11 @@ class Program {
   private readonly seen: string[] = [];
   private readonly waiting: { pattern: RegExp; resolve: (line: string) => void }[] = [];
 
-  constructor(readonly who: string, script: string, args: string[]) {
+  constructor(
+    readonly who: string,
+    script: string,
+    args: string[],
+  ) {
     this.child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: 'pipe' });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => this.show(line));
@@ -69,9 +75,7 @@ async function demo(): Promise<void> {
     await pause();
     people[name] = new Program(name, 'scripts/client.ts', ['--name', name, '--port', String(port)]);
     await Promise.all(
-      Object.entries(people).map(([other, program]) =>
-        other === name ? program.printed(/^Now connected/) : program.printed(new RegExp(`from ${name}@`)),
-      ),
+      Object.entries(people).map(([other, program]) => (other === name ? program.printed(/^Now connected/) : program.printed(new RegExp(`from ${name}@`)))),
     );
   };
   /** One line said, and seen by everyone else before the next step. */
@@ -79,7 +83,11 @@ async function demo(): Promise<void> {
     await pause();
     people[name]!.say(text);
     const seen = new RegExp(`^#\\[${name}@[^\\]]+\\]>>${escapeRegExp(text)}$`);
-    await Promise.all(Object.entries(people).filter(([other]) => other !== name).map(([, program]) => program.printed(seen)));
+    await Promise.all(
+      Object.entries(people)
+        .filter(([other]) => other !== name)
+        .map(([, program]) => program.printed(seen)),
+    );
   };
   const leave = async (name: string) => {
     await pause();

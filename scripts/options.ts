@@ -27,9 +27,7 @@ function usageProblem(error: Error & { code?: string }): string {
       return `unknown option ${flag}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       // Node says "ambiguous" for `--port -1`: the value looks like a flag.
-      return /ambiguous/.test(error.message)
-        ? `${flag} needs a value; one that starts with "-" is written ${flag}=-1`
-        : `${flag} needs a value`;
+      return /ambiguous/.test(error.message) ? `${flag} needs a value; one that starts with "-" is written ${flag}=-1` : `${flag} needs a value`;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${/'([^']*)'/.exec(error.message)?.[1] ?? ''}: every option starts with --`;
     default:

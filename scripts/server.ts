@@ -90,8 +90,7 @@ async function main(): Promise<void> {
     port,
     host,
     backlog: parseIntegerOption('--backlog', values.backlog, defaults.backlog, 1, 65535),
-    handshakeTimeoutMs:
-      1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], defaults.handshakeTimeoutMs / 1000, 1, 3600),
+    handshakeTimeoutMs: 1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], defaults.handshakeTimeoutMs / 1000, 1, 3600),
     frameTimeoutMs: 1000 * parseIntegerOption('--frame-timeout', values['frame-timeout'], defaults.frameTimeoutMs / 1000, 1, 3600),
     maxFrameSize,
     maxHandshakeSize: parseIntegerOption('--max-handshake-size', values['max-handshake-size'], defaults.maxHandshakeSize, 64, maxFrameSize),
@@ -100,8 +99,7 @@ async function main(): Promise<void> {
     maxClients: parseIntegerOption('--max-clients', values['max-clients'], defaults.maxClients, 1, 1_000_000),
     outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], defaults.outputSoftLimit, 1024, 2 ** 32),
     outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], defaults.outputHardLimit, 1024, 2 ** 32),
-    slowClientGraceMs:
-      1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], defaults.slowClientGraceMs / 1000, 1, 3600),
+    slowClientGraceMs: 1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], defaults.slowClientGraceMs / 1000, 1, 3600),
     // terminal: false leaves a terminal in its usual mode, so Ctrl-C is a
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),
@@ -127,7 +125,6 @@ async function main(): Promise<void> {
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.
 }
-
 
 main().catch((error: unknown) => {
   // A start-up failure is one line, not a stack trace.

@@ -72,6 +72,7 @@ export function encodePickle(text: string, shape: PickleShape = 'str'): Buffer {
 // Decoding.
 
 /** Every opcode Python knows, by byte, so that a refusal can name it. */
+// biome-ignore format: a table reads best as a table
 const OPCODE_NAMES: Record<number, string> = {
   0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP',
   0x46: 'FLOAT', 0x49: 'INT', 0x4a: 'BININT', 0x4b: 'BININT1', 0x4c: 'LONG',
@@ -121,6 +122,7 @@ class StringOnlyUnpickler {
     if (this.bytes.length === 0) throw new ProtocolError('empty pickle');
     for (;;) {
       const opcode = this.readByte('an opcode');
+      // biome-ignore format: one opcode a line, as pickletools lists them
       switch (opcode) {
         // Framing and bookkeeping: checked, then nothing to do. The memo is
         // never read (GET is refused), so nothing is stored in it.
@@ -316,7 +318,16 @@ function decodeRawUnicodeEscape(bytes: Buffer): string {
 }
 
 const SIMPLE_ESCAPES: Record<string, number> = {
-  '\\': 0x5c, "'": 0x27, '"': 0x22, a: 0x07, b: 0x08, f: 0x0c, n: 0x0a, r: 0x0d, t: 0x09, v: 0x0b,
+  '\\': 0x5c,
+  "'": 0x27,
+  '"': 0x22,
+  a: 0x07,
+  b: 0x08,
+  f: 0x0c,
+  n: 0x0a,
+  r: 0x0d,
+  t: 0x09,
+  v: 0x0b,
 };
 
 /** Python 2's `repr` of a byte string, as STRING (protocol 0) carries it:

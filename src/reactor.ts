@@ -266,6 +266,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   private applyEvents(): void {
     for (const event of this.events.splice(0)) {
+      // biome-ignore format: one event a line
       switch (event.kind) {
         case 'connection': event.listener.backlog.push(event.connection as Connection<TInbox>); break;
         case 'refused': event.listener.refused += 1; event.listener.lastRefused = event.remoteAddress; break;

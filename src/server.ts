@@ -87,7 +87,10 @@ export class ChatServer {
   private readonly console: Console | null;
   private readonly trace: RoundTrace | null;
 
-  private constructor(readonly server: Server, options: ChatServerOptions) {
+  private constructor(
+    readonly server: Server,
+    options: ChatServerOptions,
+  ) {
     this.options = options;
     const limits = { maxFrameSize: options.maxFrameSize, maxFirstFrameSize: options.maxHandshakeSize };
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget });
@@ -358,9 +361,7 @@ export class ChatServer {
 
   /** Names a client in a log line, by name once it has one. */
   private describe(client: ChatConnection): string {
-    return this.clientmap.has(client)
-      ? `client ${client.id} (${this.getClientName(client)})`
-      : `connection ${client.id} from ${client.remoteAddress}`;
+    return this.clientmap.has(client) ? `client ${client.id} (${this.getClientName(client)})` : `connection ${client.id} from ${client.remoteAddress}`;
   }
 
   private closeAll(inputs: Source[]): void {

@@ -11,7 +11,6 @@ import { ChildProgram, firstFrame, handMadeServer, RawClient, startServer, withi
 import { header } from './helpers/frames.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
-
 /** A server made by hand: it completes the handshake, then does what the test says. */
 describe('scripts/client.ts against a hostile server', () => {
   let server: Awaited<ReturnType<typeof handMadeServer>>;

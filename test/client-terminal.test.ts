@@ -19,7 +19,9 @@ describe('scripts/client.ts in a terminal', () => {
   let bob: RawClient;
 
   function screen(): string[] {
-    return tmux('capture-pane', '-p', '-t', 'chat').split('\n').map((line) => line.trimEnd());
+    return tmux('capture-pane', '-p', '-t', 'chat')
+      .split('\n')
+      .map((line) => line.trimEnd());
   }
 
   function cursor(): { x: number; y: number } {
@@ -95,9 +97,24 @@ describe('scripts/client.ts in a terminal, with a hostile server', () => {
     const { port, accepted } = server;
     const socketName = `selectchat-hostile-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
-    const screen = () => tmux('capture-pane', '-p', '-t', 'chat').split('\n').map((line) => line.trimEnd());
+    const screen = () =>
+      tmux('capture-pane', '-p', '-t', 'chat')
+        .split('\n')
+        .map((line) => line.trimEnd());
     try {
-      tmux('new-session', '-d', '-s', 'chat', '-x', '120', '-y', '30', '-c', ROOT, `${process.execPath} --import tsx scripts/client.ts --name alice --port ${port}`);
+      tmux(
+        'new-session',
+        '-d',
+        '-s',
+        'chat',
+        '-x',
+        '120',
+        '-y',
+        '30',
+        '-c',
+        ROOT,
+        `${process.execPath} --import tsx scripts/client.ts --name alice --port ${port}`,
+      );
       tmux('set-option', '-t', 'chat', 'remain-on-exit', 'on');
       tmux('select-pane', '-t', 'chat', '-T', 'selectchat');
       const socket = await accepted;

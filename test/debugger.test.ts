@@ -102,9 +102,7 @@ test('a breakpoint on a TypeScript line inside the loop pauses on that line', {
     const top = callFrames[0];
     assert.equal(top.location.scriptId, script.scriptId, 'paused in src/server.ts');
     // ...and back: the last mapping at or before where it paused.
-    const back = mappings
-      .filter((m: Mapping) => m.generatedLine === top.location.lineNumber && m.generatedColumn <= top.location.columnNumber)
-      .at(-1);
+    const back = mappings.filter((m: Mapping) => m.generatedLine === top.location.lineNumber && m.generatedColumn <= top.location.columnNumber).at(-1);
     assert.equal(back?.originalLine, targetLine, `paused on line ${(back?.originalLine ?? -1) + 1} of src/server.ts`);
 
     // Resumed, the server goes on and answers.

@@ -80,7 +80,10 @@ describe('memory a peer can make the server hold', () => {
     for (let i = 0; i < ATTACKERS; i++) attackers.push(await RawClient.join(port, `hog${i}`));
     for (const attacker of attackers) attacker.writeRaw(almost);
     const line = await program.line(/over the input budget/);
-    assert.match(line, /^Chat server: dropping client \d+ \(hog\d+@127\.0\.0\.1\): holds \d+ bytes of input while the server holds \d+, over the input budget of 8388608$/);
+    assert.match(
+      line,
+      /^Chat server: dropping client \d+ \(hog\d+@127\.0\.0\.1\): holds \d+ bytes of input while the server holds \d+, over the input budget of 8388608$/,
+    );
     await stillChatting(alice, bob, { skipOthers: true }, 'while the hogs wait');
     const peakMb = peakRssMb(program.child.pid!);
     t.diagnostic(`server peak RSS with ${ATTACKERS} MiB offered against an 8 MiB budget: ${peakMb.toFixed(0)} MB`);
@@ -137,7 +140,10 @@ describe('a paused room', () => {
     const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x42)]);
     const newcomers = await Promise.all(Array.from({ length: 200 }, () => rawSocket(port)));
     for (const newcomer of newcomers) newcomer.write(almost);
-    assert.match(await program.line(/refused/), /^Chat server: refused (a connection|\d+ connections \(the last) from 127\.0\.0\.1\)?: 20 connections already open$/);
+    assert.match(
+      await program.line(/refused/),
+      /^Chat server: refused (a connection|\d+ connections \(the last) from 127\.0\.0\.1\)?: 20 connections already open$/,
+    );
     const after = openDescriptors(program.child.pid!);
     t.diagnostic(`descriptors: ${before} with the room paused, ${after} after 200 newcomers`);
     assert.ok(after - before <= 20, `${after - before} more descriptors`);
@@ -156,7 +162,7 @@ describe('a paused room', () => {
     // Longer than the handshake timeout, with the room paused all along.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     stalled.socket.resume();
-    assert.equal(await within(10_000, 'carol\'s handshake reply', carol.next()), 'CLIENT: 127.0.0.1');
+    assert.equal(await within(10_000, "carol's handshake reply", carol.next()), 'CLIENT: 127.0.0.1');
     await stopsCleanly(program);
   });
 });
@@ -223,7 +229,16 @@ describe('what the server relays', () => {
 
 describe('a hostile crowd', () => {
   test('hundreds of connections reset, half-close, stall, dribble and flood while two clients chat', async (t) => {
-    const { program, port } = await startServerProgram(['--frame-timeout', '2', '--handshake-timeout', '2', '--slow-client-grace', '1', '--input-budget', String(16 * MiB)]);
+    const { program, port } = await startServerProgram([
+      '--frame-timeout',
+      '2',
+      '--handshake-timeout',
+      '2',
+      '--slow-client-grace',
+      '1',
+      '--input-budget',
+      String(16 * MiB),
+    ]);
     const { alice, bob } = await chatPair(port);
     const random = new SeededRandom(20261128);
     const LINES = 200;

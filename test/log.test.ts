@@ -61,7 +61,11 @@ test('lines never block the caller; past the queue they are dropped, counted, an
   const dropped = Number(/^\((\d+) log lines dropped: the output was not taking them\)$/.exec(lines[note]!)![1]);
   const kept = lines.filter((each) => !each.startsWith('('));
   assert.equal(kept.length + dropped, 2000, 'every line is either written or counted');
-  assert.deepEqual(kept, kept.map((_, i) => line(i)), 'the kept lines are the first ones, in order');
+  assert.deepEqual(
+    kept,
+    kept.map((_, i) => line(i)),
+    'the kept lines are the first ones, in order',
+  );
   // A line after the stall is written normally.
   log.line('after');
   assert.equal(await output.readUntil((so) => so.endsWith('after\n')), 'after\n');

@@ -21,7 +21,7 @@ describe('names', () => {
     ['a zero-width space', 'ad\u200Bmin', 'U+200B'],
     ['a line separator', 'eve\u2028#[admin@127.0.0.1]>>hi', 'U+2028'],
     ['a paragraph separator', 'eve\u2029x', 'U+2029'],
-    ['the broadcast\'s delimiters', 'admin@10.0.0.1]>>I am the admin. #[x', '"@"'],
+    ["the broadcast's delimiters", 'admin@10.0.0.1]>>I am the admin. #[x', '"@"'],
     ['a closing bracket', 'admin]>>hi', '"]"'],
     ['an opening bracket', 'x[admin', '"["'],
     ['an escape', 'evil\u001b[2J', 'U+001B'],
@@ -52,7 +52,10 @@ describe('names', () => {
   for (const [what, name] of accepted) {
     test(`accepted: ${what}`, async () => {
       const client = await RawClient.join(chat.port, name);
-      assert.match((await watcher.next())!, new RegExp(`^\\n\\(Connected: New client \\(\\d+\\) from ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}@127\\.0\\.0\\.1\\)$`));
+      assert.match(
+        (await watcher.next())!,
+        new RegExp(`^\\n\\(Connected: New client \\(\\d+\\) from ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}@127\\.0\\.0\\.1\\)$`),
+      );
       client.end();
       assert.equal(await watcher.next(), `\n(Now hung up: Client from ${name}@127.0.0.1)`);
     });

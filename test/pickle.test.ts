@@ -8,11 +8,14 @@ const fixtures = loadPickleFixtures();
 
 function rejects(pickle: Buffer | string, reason: RegExp): void {
   const bytes = typeof pickle === 'string' ? Buffer.from(pickle, 'latin1') : pickle;
-  assert.throws(() => decodePickle(bytes), (error: unknown) => {
-    assert.ok(error instanceof ProtocolError, `expected a ProtocolError, got ${String(error)}`);
-    assert.match(error.reason, reason);
-    return true;
-  });
+  assert.throws(
+    () => decodePickle(bytes),
+    (error: unknown) => {
+      assert.ok(error instanceof ProtocolError, `expected a ProtocolError, got ${String(error)}`);
+      assert.match(error.reason, reason);
+      return true;
+    },
+  );
 }
 
 describe('decoding what Python wrote', () => {
@@ -33,16 +36,55 @@ describe('encoding as Python 3 does with protocol=2', () => {
 
 describe('refusing every opcode that is not a string', () => {
   const forbidden: Record<string, string> = {
-    GLOBAL: 'cos\nsystem\n', STACK_GLOBAL: '\x93', REDUCE: 'R', BUILD: 'b', INST: 'ios\nsystem\n',
-    OBJ: 'o', NEWOBJ: '\x81', NEWOBJ_EX: '\x92', PERSID: 'P1\n', BINPERSID: 'Q',
-    EXT1: '\x82\x01', EXT2: '\x83\x01\x00', EXT4: '\x84\x01\x00\x00\x00',
-    GET: 'g0\n', BINGET: 'h\x00', LONG_BINGET: 'j\x00\x00\x00\x00',
-    INT: 'I1\n', BININT: 'J\x01\x00\x00\x00', BININT1: 'K\x01', BININT2: 'M\x01\x00', LONG: 'L1L\n',
-    LONG1: '\x8a\x01\x01', LONG4: '\x8b\x01\x00\x00\x00\x01', FLOAT: 'F1.0\n', BINFLOAT: 'G\x00\x00\x00\x00\x00\x00\x00\x00',
-    NONE: 'N', NEWTRUE: '\x88', NEWFALSE: '\x89',
-    EMPTY_LIST: ']', LIST: '(l', APPEND: 'a', APPENDS: 'e', EMPTY_DICT: '}', DICT: '(d', SETITEM: 's', SETITEMS: 'u',
-    EMPTY_SET: '\x8f', ADDITEMS: '\x90', FROZENSET: '\x91', EMPTY_TUPLE: ')', TUPLE2: '\x86', TUPLE3: '\x87',
-    POP: '0', POP_MARK: '1', DUP: '2', BINBYTES8: '\x8e', BYTEARRAY8: '\x96', NEXT_BUFFER: '\x97', READONLY_BUFFER: '\x98',
+    GLOBAL: 'cos\nsystem\n',
+    STACK_GLOBAL: '\x93',
+    REDUCE: 'R',
+    BUILD: 'b',
+    INST: 'ios\nsystem\n',
+    OBJ: 'o',
+    NEWOBJ: '\x81',
+    NEWOBJ_EX: '\x92',
+    PERSID: 'P1\n',
+    BINPERSID: 'Q',
+    EXT1: '\x82\x01',
+    EXT2: '\x83\x01\x00',
+    EXT4: '\x84\x01\x00\x00\x00',
+    GET: 'g0\n',
+    BINGET: 'h\x00',
+    LONG_BINGET: 'j\x00\x00\x00\x00',
+    INT: 'I1\n',
+    BININT: 'J\x01\x00\x00\x00',
+    BININT1: 'K\x01',
+    BININT2: 'M\x01\x00',
+    LONG: 'L1L\n',
+    LONG1: '\x8a\x01\x01',
+    LONG4: '\x8b\x01\x00\x00\x00\x01',
+    FLOAT: 'F1.0\n',
+    BINFLOAT: 'G\x00\x00\x00\x00\x00\x00\x00\x00',
+    NONE: 'N',
+    NEWTRUE: '\x88',
+    NEWFALSE: '\x89',
+    EMPTY_LIST: ']',
+    LIST: '(l',
+    APPEND: 'a',
+    APPENDS: 'e',
+    EMPTY_DICT: '}',
+    DICT: '(d',
+    SETITEM: 's',
+    SETITEMS: 'u',
+    EMPTY_SET: '\x8f',
+    ADDITEMS: '\x90',
+    FROZENSET: '\x91',
+    EMPTY_TUPLE: ')',
+    TUPLE2: '\x86',
+    TUPLE3: '\x87',
+    POP: '0',
+    POP_MARK: '1',
+    DUP: '2',
+    BINBYTES8: '\x8e',
+    BYTEARRAY8: '\x96',
+    NEXT_BUFFER: '\x97',
+    READONLY_BUFFER: '\x98',
   };
   for (const [name, body] of Object.entries(forbidden)) {
     test(name, () => {

@@ -215,7 +215,10 @@ describe('load', () => {
         }
       }),
     );
-    assert.match(await program.line(/dropping/), /^Chat server: dropping client \d+ \(stalled@127\.0\.0\.1\): read nothing for 1 s with \d+ bytes of output waiting$/);
+    assert.match(
+      await program.line(/dropping/),
+      /^Chat server: dropping client \d+ \(stalled@127\.0\.0\.1\): read nothing for 1 s with \d+ bytes of output waiting$/,
+    );
     const peakMb = peakRssMb(program.child.pid!);
     t.diagnostic(`server peak RSS with a 20 MB burst in flight: ${peakMb.toFixed(0)} MB`);
     assert.ok(peakMb < 250, `server peak RSS ${peakMb} MB`);

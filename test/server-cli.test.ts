@@ -21,7 +21,21 @@ describe('scripts/server.ts', () => {
     const program = ChildProgram.start('scripts/server.ts', ['--help']);
     assert.deepEqual(await program.exited, { code: 0, signal: null });
     const help = program.output.join('\n');
-    for (const flag of ['--port', '--host', '--backlog', '--handshake-timeout', '--frame-timeout', '--max-frame-size', '--max-handshake-size', '--max-name-length', '--max-clients', '--input-budget', '--output-soft-limit', '--output-hard-limit', '--slow-client-grace']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--backlog',
+      '--handshake-timeout',
+      '--frame-timeout',
+      '--max-frame-size',
+      '--max-handshake-size',
+      '--max-name-length',
+      '--max-clients',
+      '--input-budget',
+      '--output-soft-limit',
+      '--output-hard-limit',
+      '--slow-client-grace',
+    ]) {
       assert.ok(help.includes(flag), `--help mentions ${flag}`);
     }
   });
@@ -40,7 +54,10 @@ describe('scripts/server.ts', () => {
     assert.ok(exit.elapsedMs < 1000, `exited after ${exit.elapsedMs} ms`);
   });
 
-  for (const [signal, what] of [['SIGTERM', 'SIGTERM'], ['SIGHUP', 'SIGHUP (its terminal closed)']] as const) {
+  for (const [signal, what] of [
+    ['SIGTERM', 'SIGTERM'],
+    ['SIGHUP', 'SIGHUP (its terminal closed)'],
+  ] as const) {
     test(`${what} stops it the same way`, async () => {
       const { program, port } = await startServerProgram();
       const alice = await RawClient.join(port, 'alice');

@@ -162,7 +162,7 @@ describe('the chat server', () => {
     const alice = await RawClient.join(chat.port, 'alice');
     const mallory = await RawClient.join(chat.port, 'mallory');
     await alice.next();
-    mallory.writeRaw(Buffer.concat([Buffer.from('0000000500000000', 'hex'), Buffer.from("cos\nsystem\n", 'latin1').subarray(0, 5)]));
+    mallory.writeRaw(Buffer.concat([Buffer.from('0000000500000000', 'hex'), Buffer.from('cos\nsystem\n', 'latin1').subarray(0, 5)]));
     await mallory.expectClosed();
     assert.match(await chat.logLine(/dropping/), /^Chat server: dropping client \d+ \(mallory@127\.0\.0\.1\): pickle opcode GLOBAL is not allowed/);
     assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');

@@ -8,7 +8,10 @@ describe('--trace', () => {
   test('the server shows what select() was given, what came back and what the round did', async () => {
     const { program, port } = await startServerProgram(['--trace']);
     const alice = await RawClient.join(port, 'alice');
-    assert.match(await program.errorLine(/accepted/), /^round \d+: select\(in: server stdin; out: -\) -> readable: server \| server: accepted connection 1 from 127\.0\.0\.1/);
+    assert.match(
+      await program.errorLine(/accepted/),
+      /^round \d+: select\(in: server stdin; out: -\) -> readable: server \| server: accepted connection 1 from 127\.0\.0\.1/,
+    );
     assert.match(await program.errorLine(/handshake/), /connection 1: handshake, now alice@127\.0\.0\.1, 0 told$/);
     const bob = await RawClient.join(port, 'bob');
     assert.match(await program.errorLine(/handshake/), /connection 2: handshake, now bob@127\.0\.0\.1, 1 told$/);
@@ -20,7 +23,10 @@ describe('--trace', () => {
     bob.end();
     assert.match(await program.errorLine(/hung up/), /readable: bob@127\.0\.0\.1 \| bob@127\.0\.0\.1: hung up, 1 told$/);
     program.child.kill('SIGINT');
-    assert.match(await program.errorLine(/interrupted/), /^round \d+: select\(in: server stdin alice@127\.0\.0\.1; out: -\) -> readable: - \| \(interrupted or timed out\)$/);
+    assert.match(
+      await program.errorLine(/interrupted/),
+      /^round \d+: select\(in: server stdin alice@127\.0\.0\.1; out: -\) -> readable: - \| \(interrupted or timed out\)$/,
+    );
     await program.exited;
   });
 

@@ -37,7 +37,7 @@ describe('the frame header', () => {
     assert.deepEqual(written.subarray(0, HEADER_SIZE), Buffer.from('0000002600000000', 'hex'));
   });
 
-  test('send writes the header and Python\'s protocol-2 pickle in one write', () => {
+  test("send writes the header and Python's protocol-2 pickle in one write", () => {
     const channel = fakeChannel();
     send(channel, 'hi');
     assert.deepEqual(channel.written, [Buffer.from('0000000c00000000' + '80025802000000686971002e', 'hex')]);
@@ -57,7 +57,10 @@ describe('reassembling frames', () => {
   test('many frames in one chunk', () => {
     const decoder = new FrameDecoder();
     decoder.push(stream);
-    assert.deepEqual(takeAll(decoder), frames.map((f) => f.subarray(HEADER_SIZE)));
+    assert.deepEqual(
+      takeAll(decoder),
+      frames.map((f) => f.subarray(HEADER_SIZE)),
+    );
   });
 
   test('one byte at a time', () => {
@@ -67,7 +70,10 @@ describe('reassembling frames', () => {
       decoder.push(stream.subarray(i, i + 1));
       seen.push(...takeAll(decoder));
     }
-    assert.deepEqual(seen, frames.map((f) => f.subarray(HEADER_SIZE)));
+    assert.deepEqual(
+      seen,
+      frames.map((f) => f.subarray(HEADER_SIZE)),
+    );
     assert.equal(decoder.bufferedBytes, 0);
   });
 
@@ -174,7 +180,7 @@ describe('receive', () => {
     assert.throws(() => receive(channel), { message: 'read ECONNRESET' });
   });
 
-  test('Python\'s frames, whatever the protocol, come out as the text', () => {
+  test("Python's frames, whatever the protocol, come out as the text", () => {
     for (const fixture of loadPickleFixtures()) {
       const channel = fakeChannel();
       channel.inbox.push(Buffer.concat([header(fixture.pickle.length), fixture.pickle]));
