@@ -167,7 +167,7 @@ export class ChatServer {
             while (this.listener.backlog.length > 0) this.accept(inputs);
           } else if (sock === this.console) {
             if (this.console.readLine() === null) {
-              // End of input (started with </dev/null, or in the background):
+              // End of input (started with </dev/null, say):
               // stdin would stay readable for ever, so stop watching it.
               inputs.splice(inputs.indexOf(this.console), 1);
               this.trace?.did('stdin: end of input, no longer watched');
