@@ -10,14 +10,16 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { pace: { type: 'string', default: '700' }, help: { type: 'boolean', short: 'h' } } });
+const { values } = parseArgs({
+  options: { pace: { type: 'string' }, view: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+});
 if (values.help) {
   process.stdout.write(
-    'Usage: npm run demo -- [--pace MS]\n\nStarts the server and three clients (alice, bob, carol) that chat, join and leave;\nshows what each one prints. --pace is the pause between steps (default 700 ms).\n',
+    'Usage: npm run demo -- [--pace MS] [--view]\n\nStarts the server and three clients (alice, bob, carol) that chat, join and leave;\nshows what each one prints. --pace is the pause between steps (default 700 ms).\n--view (npm run view) also serves the loop view and prints its address; the\nconversation goes round again until Ctrl-C, slowly enough to watch.\n',
   );
   process.exit(0);
 }
-const pace = Number(values.pace);
+const pace = Number(values.pace ?? (values.view ? 2500 : 700));
 const useColor = process.stdout.isTTY;
 const COLORS: Record<string, number> = { server: 90, alice: 35, bob: 36, carol: 33 };
 
@@ -68,8 +70,20 @@ const pause = () => new Promise((resolve) => setTimeout(resolve, pace));
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function demo(): Promise<void> {
-  const server = new Program('server', 'scripts/server.ts', ['--port', '0']);
+  const server = new Program('server', 'scripts/server.ts', ['--port', '0', ...(values.view ? ['--view', '0'] : [])]);
   const port = Number(/\d+/.exec(await server.printed(/^Server listening to port: \d+/))![0]);
+  if (values.view) await server.printed(/^Loop view: /);
+  do await conversation(port);
+  while (values.view);
+  server.child.kill('SIGINT');
+  await once(server.child, 'exit');
+}
+
+// In view mode the conversation goes round until Ctrl-C, which the
+// terminal sends to the server and the clients too.
+if (values.view) process.on('SIGINT', () => process.exit(0));
+
+async function conversation(port: number): Promise<void> {
   const people: Record<string, Program> = {};
   const join = async (name: string) => {
     await pause();
@@ -110,8 +124,6 @@ async function demo(): Promise<void> {
   await pause();
   for (const name of Object.keys(people)) await leave(name);
   await pause();
-  server.child.kill('SIGINT');
-  await once(server.child, 'exit');
 }
 
 demo().catch((error: unknown) => {

@@ -12,9 +12,17 @@ export class UsageError extends Error {
 }
 
 /** `parseArgs`, with its errors turned into one line each. */
-export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(options: T) {
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(
+  options: T,
+): ReturnType<typeof parseArgs<{ options: T; strict: true }>>['values'];
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(
+  options: T,
+  positionals: true,
+): ReturnType<typeof parseArgs<{ options: T; strict: true }>>['values'] & { positionals: string[] };
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(options: T, positionals = false) {
   try {
-    return parseArgs({ options, strict: true, allowPositionals: false }).values;
+    const parsed = parseArgs({ options, strict: true, allowPositionals: positionals });
+    return positionals ? { ...parsed.values, positionals: parsed.positionals } : parsed.values;
   } catch (error) {
     throw new UsageError(usageProblem(error as Error & { code?: string }));
   }

@@ -1,8 +1,12 @@
 // The chat server's command line: `npm start`, or `npx tsx scripts/server.ts --help`.
 
 import { createInterface } from 'node:readline';
+import { openSync } from 'node:fs';
+import { LoopHold } from '../src/hold.js';
 import { LogWriter } from '../src/log.js';
 import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
+import type { Round } from '../src/trace.js';
+import { LoopView } from '../src/view.js';
 import { readConsoleOnlyInForeground } from './foreground.js';
 import { parseCommandLine, parseIntegerOption } from './options.js';
 
@@ -49,6 +53,11 @@ Options:
                           before it is dropped (default ${defaults.slowClientGraceMs / 1000})
   --trace                 print each round of the select() loop on stderr:
                           what select() was given, what came back, what was done
+  --view PORT             serve the loop view, live, on 127.0.0.1:PORT (0 takes
+                          a free port): a page that shows every round and can
+                          pause and step the loop; it prints the address
+  --record FILE           write every round of the loop to FILE, one JSON line
+                          each, for \`npm run replay -- FILE\`
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
@@ -75,6 +84,8 @@ async function main(): Promise<void> {
     'output-hard-limit': { type: 'string' },
     'slow-client-grace': { type: 'string' },
     trace: { type: 'boolean' },
+    view: { type: 'string' },
+    record: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -86,6 +97,13 @@ async function main(): Promise<void> {
   const maxFrameSize = parseIntegerOption('--max-frame-size', values['max-frame-size'], defaults.maxFrameSize, 16, 0xffffffff);
   const log = new LogWriter(1);
   const trace = values.trace ? new LogWriter(2) : null;
+  const viewPort = values.view === undefined ? undefined : parseIntegerOption('--view', values.view, 0, 0, 65535, '0 takes a free port');
+  const record = values.record === undefined ? null : new LogWriter(openSync(values.record, 'w'), 16 * 1024 * 1024);
+  const hold = viewPort === undefined ? null : new LoopHold();
+  let view: LoopView | undefined;
+  const rounds: ((round: Round) => void)[] = [];
+  if (record) rounds.push((round) => record.line(JSON.stringify(round)));
+  if (hold) rounds.push((round) => view?.add(round));
   const server = await ChatServer.listen({
     port,
     host,
@@ -105,10 +123,21 @@ async function main(): Promise<void> {
     console: createInterface({ input: process.stdin, terminal: false }),
     log: log.line,
     trace: trace?.line ?? null,
+    onRound:
+      rounds.length === 0
+        ? null
+        : (round) => {
+            for (const take of rounds) take(round);
+          },
+    hold,
   }).catch((error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use` : error.message;
     throw new Error(`Cannot listen on ${host}:${port}: ${reason}`);
   });
+  if (viewPort !== undefined && hold) {
+    view = await LoopView.start({ port: viewPort, hold, queued: () => server.queued() });
+    log.line(`Loop view: ${view.url}`);
+  }
   readConsoleOnlyInForeground(process.stdin);
   // The server stops on the first of these signals; a second one, while it
   // closes, ends the process at once.
@@ -119,8 +148,9 @@ async function main(): Promise<void> {
   };
   for (const signal of STOP_SIGNALS) process.on(signal, hurry);
   await server.run();
+  view?.close();
   // The last lines get a moment to leave, even to an output that stalls.
-  await Promise.all([log.flushed(1000), trace?.flushed(1000)]);
+  await Promise.all([log.flushed(1000), trace?.flushed(1000), record?.flushed(1000)]);
   // Nothing else should be left to keep the process alive: stdin is closed
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.

@@ -7,7 +7,7 @@ import { createInterface, type Interface as ReadlineInterface } from 'node:readl
 import { Reactor, type Connection, type Console } from './reactor.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
 import { nameRule, showControls, showMessage } from './text.js';
-import { RoundTrace } from './trace.js';
+import { formatRound, RoundRecorder } from './trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
 /** The largest frame the client takes from a server, by default. A server of
@@ -63,7 +63,7 @@ export class ChatClient {
   private readonly readline: ReadlineInterface;
   private readonly stdin: Console;
   private readonly screen: Screen;
-  private readonly trace: RoundTrace | null;
+  private readonly trace: RoundRecorder | null;
 
   constructor(options: ChatClientOptions) {
     this.name = options.name;
@@ -79,7 +79,12 @@ export class ChatClient {
     this.readline = createInterface({ input: options.input, output: terminal ? options.output : undefined, terminal });
     this.stdin = this.reactor.console(this.readline);
     this.screen = terminal ? new TerminalScreen(this.readline, options.output) : new PlainScreen(options.output);
-    this.trace = options.trace ? new RoundTrace(options.trace, (source) => (source === this.stdin ? 'stdin' : 'server')) : null;
+    this.trace = null;
+    const { trace } = options;
+    if (trace) {
+      this.trace = new RoundRecorder((source) => (source === this.stdin ? 'stdin' : 'server'));
+      this.trace.onRound((round) => trace(formatRound(round)));
+    }
     // Python raises KeyboardInterrupt in the loop. Node delivers SIGINT as
     // an event, and in a terminal readline catches Ctrl-C itself (the
     // terminal is in raw mode), so both are listened to.

@@ -49,6 +49,9 @@ export interface ReactorOptions<TInbox extends Inbox> {
    * applied. When it is reached, Node stops reading from every connection
    * until the loop has taken some (see Reactor.inputBytes). */
   inputBudget?: number;
+  /** Something that may hold the loop at the start of select(), once the
+   * last round's output has gone (the loop view's Pause and Step). */
+  hold?: { pass(): Promise<void> };
 }
 
 /** How many connections a listener may hold (accepted or waiting to be),
@@ -103,9 +106,11 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   readonly makeInbox: () => TInbox;
   readonly inboxHighWater: number;
   readonly inputBudget: number;
+  private readonly hold: { pass(): Promise<void> } | undefined;
 
   constructor(options: ReactorOptions<TInbox>) {
     this.makeInbox = options.makeInbox;
+    this.hold = options.hold;
     this.inboxHighWater = options.inboxHighWater ?? 256 * 1024;
     this.inputBudget = options.inputBudget ?? Infinity;
   }
@@ -150,6 +155,8 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     // per socket however many messages it holds.
     this.flushWrites();
     this.countTaken();
+    // Held, the loop waits here; Node's callbacks go on filling the queue.
+    if (this.hold) await this.hold.pass();
     // Node reads from the connections watched now, and from no other.
     this.watch(inputs);
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
@@ -197,6 +204,23 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   get inputBytes(): number {
     this.countTaken();
     return this.heldInputBytes;
+  }
+
+  /** What waits in the queue for the next select(), by kind and source:
+   * the loop view shows it piling up while the loop is held. */
+  queued(): { kind: ReactorEvent['kind']; source: Source; count: number; bytes: number }[] {
+    const summary = new Map<string, { kind: ReactorEvent['kind']; source: Source; count: number; bytes: number }>();
+    const ids = new Map<Source, number>();
+    for (const event of this.events) {
+      const source = 'connection' in event ? event.connection : 'console' in event ? event.console : event.listener;
+      if (!ids.has(source)) ids.set(source, ids.size);
+      const key = `${event.kind} ${ids.get(source)}`;
+      const entry = summary.get(key) ?? { kind: event.kind, source, count: 0, bytes: 0 };
+      entry.count += 1;
+      if (event.kind === 'data') entry.bytes += event.chunk.length;
+      summary.set(key, entry);
+    }
+    return [...summary.values()];
   }
 
   /** Called by sources from Node's callbacks; nothing else happens there. */

@@ -13,7 +13,8 @@ import { pickledSize } from './pickle.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
 import { nameProblem, showControls } from './text.js';
-import { RoundTrace } from './trace.js';
+import type { LoopHold } from './hold.js';
+import { formatRound, type LoopState, type Round, RoundRecorder } from './trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
 export type ChatConnection = Connection<FrameDecoder>;
@@ -37,6 +38,11 @@ export interface ChatServerOptions extends Limits {
   log: (line: string) => void;
   /** Where `--trace` writes a line per loop round; null for no trace. */
   trace: ((line: string) => void) | null;
+  /** Called with every round of the loop, state included (`--record`,
+   * the loop view); null for none. */
+  onRound: ((round: Round) => void) | null;
+  /** What holds the loop before each round (the loop view); null for nothing. */
+  hold: LoopHold | null;
 }
 
 export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
@@ -56,6 +62,8 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   console: null,
   log: (line) => console.log(line),
   trace: null,
+  onRound: null,
+  hold: null,
 };
 
 /** What the original keeps in `clientmap`: the address and the name, plus
@@ -79,13 +87,16 @@ export class ChatServer {
   /** Every client that has completed the handshake: the ones a message goes to. */
   outputs: ChatConnection[] = [];
   private running = false;
+  /** run()'s `inputs`, for the loop view's picture of the state. */
+  private inputs: readonly Source[] = [];
   private readonly options: ChatServerOptions;
   private readonly reactor: Reactor<FrameDecoder>;
   /** The limits: deadlines, the input budget, slow consumers. */
   private readonly policy: ServerPolicy<ChatConnection>;
   private readonly listener: Listener<FrameDecoder>;
   private readonly console: Console | null;
-  private readonly trace: RoundTrace | null;
+  /** The rounds, recorded for whoever shows them. */
+  private readonly trace: RoundRecorder | null;
 
   private constructor(
     readonly server: Server,
@@ -93,11 +104,13 @@ export class ChatServer {
   ) {
     this.options = options;
     const limits = { maxFrameSize: options.maxFrameSize, maxFirstFrameSize: options.maxHandshakeSize };
-    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget });
+    // The loop view's hold, if any, is the reactor's: select() waits on it
+    // once the round's output has gone, and the loop knows nothing of it.
+    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget, hold: options.hold ?? undefined });
     this.policy = new ServerPolicy(options, this.reactor);
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients });
     this.console = options.console && this.reactor.console(options.console);
-    this.trace = options.trace && new RoundTrace(options.trace, (source) => this.nameOf(source as Source));
+    this.trace = this.recordRounds(options);
   }
 
   /** Binds and listens (the original's __init__). Rejects with Node's error,
@@ -130,6 +143,7 @@ export class ChatServer {
     if (!this.running) return;
     this.options.log('Shutting down server...');
     this.running = false;
+    this.options.hold?.release();
     this.reactor.interrupt();
   };
 
@@ -141,6 +155,7 @@ export class ChatServer {
   async run(): Promise<void> {
     const inputs: Source[] = [this.listener];
     if (this.console) inputs.push(this.console);
+    this.inputs = inputs;
     this.outputs = [];
     this.running = true;
     for (const signal of STOP_SIGNALS) process.on(signal, this.sighandler);
@@ -351,8 +366,42 @@ export class ChatServer {
     return told;
   }
 
+  /** A recorder of rounds if anyone wants them: the trace prints them,
+   * `onRound` takes them with the state the recipe keeps. */
+  private recordRounds(options: ChatServerOptions): RoundRecorder | null {
+    if (!options.trace && !options.onRound) return null;
+    const recorder = new RoundRecorder(
+      (source) => this.nameOf(source as Source),
+      () => this.snapshot(),
+      options.onRound !== null,
+    );
+    const { trace, onRound } = options;
+    if (trace) recorder.onRound((round) => trace(formatRound(round)));
+    if (onRound) recorder.onRound(onRound);
+    return recorder;
+  }
+
+  /** The state the recipe keeps, by name, for the loop view. */
+  snapshot(): LoopState {
+    const inputs = this.inputs;
+    const shown = inputs.slice(0, 200);
+    return {
+      inputs: shown.map((source) => this.nameOf(source)),
+      outputs: this.outputs.slice(0, 200).map((client) => this.nameOf(client)),
+      clientmap: [...this.clientmap.values()].slice(0, 200).map(({ name, address, shape }) => ({ name, address, shape })),
+      connections: shown
+        .filter((source): source is ChatConnection => source !== this.listener && source !== this.console)
+        .map((client) => ({ name: this.nameOf(client), inbox: client.heldBytes, outbox: client.pendingOutputBytes })),
+    };
+  }
+
+  /** What waits in the reactor's queue for the next select(), by name. */
+  queued(): { kind: string; source: string; count: number; bytes: number }[] {
+    return this.reactor.queued().map((entry) => ({ ...entry, source: this.nameOf(entry.source) }));
+  }
+
   /** How the trace calls a source. */
-  private nameOf(source: Source): string {
+  nameOf(source: Source): string {
     if (source === this.listener) return 'server';
     if (source === this.console) return 'stdin';
     const client = source as ChatConnection;

@@ -1,51 +1,126 @@
-// `--trace`: one line per loop round on stderr, to watch the select() loop
-// work. A round reads:
+// Rounds of the select() loop, as records: what select() was given, what
+// came back, what the loop did, how long it waited and worked, and (when
+// someone wants it) the state the recipe keeps. One record per round, and
+// every way of showing the loop reads the same records: `--trace` prints
+// each as a line, `--record` writes each as a line of JSON, and the loop
+// view (src/view.ts) streams them to a browser.
 //
-//   round 7: select(in: server stdin alice@127.0.0.1 bob@127.0.0.1; out: -) -> readable: alice@127.0.0.1 | alice@127.0.0.1: line, broadcast to 1
+// A `--trace` line reads:
+//
+//   round 7: select(in: server stdin alice@127.0.0.1 bob@127.0.0.1; out: -) -> readable: alice@127.0.0.1 | alice@127.0.0.1: a line, sent to 1
 //
 // what select() was given (by name), what came back, and what the round did.
 
-export class RoundTrace {
+/** What the recipe keeps, as the loop left it after a round. */
+export interface LoopState {
+  inputs: string[];
+  outputs: string[];
+  clientmap: { name: string; address: string; shape: string }[];
+  /** Bytes waiting per connection: received but not yet taken, and written but not yet sent. */
+  connections: { name: string; inbox: number; outbox: number }[];
+}
+
+export interface Round {
+  round: number;
+  /** When select() was called (milliseconds since the epoch). */
+  at: number;
+  /** What select() was given, and how many: a room of thousands is shown by its first names. */
+  inputs: string[];
+  inputCount: number;
+  outputs: string[];
+  outputCount: number;
+  readable: string[];
+  readableCount: number;
+  writable: string[];
+  writableCount: number;
+  /** What the loop did with it, in a few words each. */
+  actions: string[];
+  /** Milliseconds spent waiting in select(), then working on what came back. */
+  waitedMs: number;
+  workedMs: number;
+  state?: LoopState;
+}
+
+/** Names kept per list in a round; the count says how many there were. */
+const NAMES_KEPT = 64;
+
+export class RoundRecorder {
   private round = 0;
-  private given = '';
-  private came = '';
-  private readonly actions: string[] = [];
+  private current: Round | undefined;
+  private readonly listeners: ((round: Round) => void)[] = [];
 
   constructor(
-    private readonly write: (line: string) => void,
-    /** How a source is called in the trace: server, stdin, alice@127.0.0.1... */
+    /** How a source is called: server, stdin, alice@127.0.0.1... */
     private readonly nameOf: (source: unknown) => string,
+    /** The state after a round, for those who show it; called only then. */
+    private readonly snapshot?: () => LoopState,
+    private readonly wantsState = false,
   ) {}
+
+  /** Calls `listener` with every round, once it is done. */
+  onRound(listener: (round: Round) => void): void {
+    this.listeners.push(listener);
+  }
 
   /** Before select(): what it is asked to watch. */
   selecting(inputs: readonly unknown[], outputs: readonly unknown[]): void {
     this.round += 1;
-    this.given = `select(in: ${this.names(inputs)}; out: ${this.names(outputs)})`;
+    this.current = {
+      round: this.round,
+      at: Date.now(),
+      inputs: this.names(inputs),
+      inputCount: inputs.length,
+      outputs: this.names(outputs),
+      outputCount: outputs.length,
+      readable: [],
+      readableCount: 0,
+      writable: [],
+      writableCount: 0,
+      actions: [],
+      waitedMs: 0,
+      workedMs: 0,
+    };
   }
 
   /** After select(): what came back (named now, before the round changes names). */
   selected(readable: readonly unknown[], writable: readonly unknown[]): void {
-    this.came = `readable: ${this.names(readable)}`;
-    if (writable.length > 0) this.came += `, writable: ${this.names(writable)}`;
+    const round = this.current!;
+    round.readable = this.names(readable);
+    round.readableCount = readable.length;
+    round.writable = this.names(writable);
+    round.writableCount = writable.length;
+    round.waitedMs = Date.now() - round.at;
   }
 
   /** What the round did, in a few words. */
   did(action: string): void {
-    this.actions.push(action);
+    this.current?.actions.push(action);
   }
 
-  /** After the round: prints it. */
+  /** After the round: hands it to everyone listening. */
   done(): void {
-    const did = this.actions.length > 0 ? this.actions.join('; ') : '(interrupted or timed out)';
-    this.write(`round ${this.round}: ${this.given} -> ${this.came} | ${did}`);
-    this.actions.length = 0;
+    const round = this.current!;
+    round.workedMs = Date.now() - round.at - round.waitedMs;
+    if (this.wantsState && this.snapshot) round.state = this.snapshot();
+    for (const listener of this.listeners) listener(round);
   }
 
-  private names(sources: readonly unknown[]): string {
-    if (sources.length === 0) return '-';
-    // A room of thousands would make every line a page long.
-    const shown = sources.slice(0, 8).map(this.nameOf);
-    if (sources.length > 8) shown.push(`and ${sources.length - 8} more`);
-    return shown.join(' ');
+  private names(sources: readonly unknown[]): string[] {
+    return sources.slice(0, NAMES_KEPT).map(this.nameOf);
   }
+}
+
+/** A round as one `--trace` line. */
+export function formatRound(round: Round): string {
+  const came = `readable: ${list(round.readable, round.readableCount)}${round.writableCount > 0 ? `, writable: ${list(round.writable, round.writableCount)}` : ''}`;
+  const did = round.actions.length > 0 ? round.actions.join('; ') : '(interrupted or timed out)';
+  return `round ${round.round}: select(in: ${list(round.inputs, round.inputCount)}; out: ${list(round.outputs, round.outputCount)}) -> ${came} | ${did}`;
+}
+
+/** Names, the first eight of them: a room of thousands would make every line a page long. */
+function list(names: readonly string[], count: number): string {
+  if (count === 0) return '-';
+  const shown = names.slice(0, 8);
+  if (count > 8) shown.push(`and ${count - 8} more`);
+  return shown.join(' ');
 }

@@ -1,0 +1,31 @@
+// `npm run replay -- FILE`: the loop view over a recording made with
+// `npx tsx scripts/server.ts --record FILE`, with no server running. The
+// page moves backward and forward through the rounds.
+
+import { readFileSync } from 'node:fs';
+import type { Round } from '../src/trace.js';
+import { LoopView } from '../src/view.js';
+import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
+
+async function main(): Promise<void> {
+  const values = parseCommandLine({ port: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
+  if (values.help) {
+    process.stdout.write('Usage: npm run replay -- FILE [--port N]\n\nServes the loop view over a recording made with --record FILE, on 127.0.0.1.\n');
+    return;
+  }
+  const file = values.positionals[0];
+  if (file === undefined) throw new UsageError('the recording to replay is needed: npm run replay -- FILE');
+  const recording = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Round);
+  const view = await LoopView.start({ port: parseIntegerOption('--port', values.port, 0, 0, 65535, '0 takes a free port'), recording });
+  console.log(`Loop view (a replay of ${recording.length} rounds): ${view.url}`);
+  console.log('Ctrl-C stops it.');
+  process.once('SIGINT', () => view.close());
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+});

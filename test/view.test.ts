@@ -1,0 +1,167 @@
+// The loop view without a browser: the hold, the HTTP routes and their
+// checks, the event stream, and holding and stepping the real loop.
+
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { LoopHold } from '../src/hold.js';
+import type { Round } from '../src/trace.js';
+import { LoopView } from '../src/view.js';
+import { RawClient, startServer, within } from './helpers/chat.js';
+
+describe('the hold', () => {
+  test('free, the loop passes; held, it waits; Step lets one round through; Resume all; release ends it', async () => {
+    const hold = new LoopHold();
+    await hold.pass();
+    hold.pause();
+    let passed = 0;
+    const loop = (async () => {
+      for (let round = 0; round < 5; round++) {
+        await hold.pass();
+        passed += 1;
+      }
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(passed, 0, 'held before the first round');
+    hold.step();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(passed, 1, 'one step, one round');
+    hold.step();
+    hold.step();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(passed, 3, 'two steps, two rounds');
+    hold.release();
+    await loop;
+    assert.equal(passed, 5, 'released for shutdown, it runs on');
+  });
+});
+
+/** Sends an HTTP request to the view; resolves with the status and body. */
+function fetchView(port: number, path: string, options: { method?: string; origin?: string; body?: string } = {}) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (options.origin) headers.origin = options.origin;
+    const req = request({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** The event stream, as parsed events, in order. */
+class EventStream {
+  private readonly events: { event: string; data: unknown }[] = [];
+  private waiters: (() => void)[] = [];
+  private buffer = '';
+
+  constructor(port: number, token: string) {
+    request({ host: '127.0.0.1', port, path: `/events?token=${token}` }, (res) => {
+      res.setEncoding('utf8').on('data', (chunk: string) => {
+        this.buffer += chunk;
+        for (let end = this.buffer.indexOf('\n\n'); end !== -1; end = this.buffer.indexOf('\n\n')) {
+          const [eventLine, dataLine] = this.buffer.slice(0, end).split('\n');
+          this.buffer = this.buffer.slice(end + 2);
+          this.events.push({ event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) });
+        }
+        for (const waiter of this.waiters.splice(0)) waiter();
+      });
+    }).end();
+  }
+
+  /** Waits for the next event of this kind that matches, skipping others. */
+  async next<T>(event: string, matches: (data: T) => boolean = () => true): Promise<T> {
+    for (;;) {
+      const at = this.events.findIndex((each) => each.event === event && matches(each.data as T));
+      if (at !== -1) return this.events.splice(0, at + 1).at(-1)!.data as T;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /** Rounds that have arrived and not been taken. */
+  get pendingRounds(): number {
+    return this.events.filter((each) => each.event === 'round').length;
+  }
+}
+
+describe('the loop view over a live server', () => {
+  let chat: Awaited<ReturnType<typeof startServer>>;
+  let view: LoopView;
+  const hold = new LoopHold();
+  before(async () => {
+    const rounds: ((round: Round) => void)[] = [];
+    chat = await startServer({
+      hold,
+      onRound: (round) => {
+        for (const take of rounds) take(round);
+      },
+    });
+    view = await LoopView.start({ port: 0, hold, queued: () => chat.server.queued() });
+    rounds.push(view.add);
+  });
+  after(async () => {
+    view.close();
+    await chat.stop();
+  });
+
+  test('everything needs the token; commands come from the page only; the page knows where the code is', async () => {
+    assert.equal((await fetchView(view.port, '/')).status, 403);
+    assert.equal((await fetchView(view.port, '/?token=nope')).status, 403);
+    assert.equal((await fetchView(view.port, `/events?token=${view.token}x`)).status, 403);
+    const foreign = await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', origin: 'http://evil.example', body: '{"command":"pause"}' });
+    assert.deepEqual(foreign, { status: 403, body: 'requests from http://evil.example are not accepted\n' });
+    const bad = await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"shutdown"}' });
+    assert.equal(bad.status, 400);
+    assert.equal(hold.isHeld, false, 'no refused command held the loop');
+    const page = await fetchView(view.port, `/?token=${view.token}`);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /const WHERE = \{"select":\d+,"accept":\d+,/);
+    assert.doesNotMatch(page.body, /"[a-zA-Z]+":0[,}]/, 'every step was found in src/server.ts');
+  });
+
+  test('rounds stream live; held, the loop runs no round while the queue fills; Step runs one; Resume the rest', async () => {
+    const events = new EventStream(view.port, view.token);
+    await events.next('hello');
+    const alice = await RawClient.join(chat.port, 'alice');
+    const joined = await events.next<Round>('round', (round) => round.actions.some((action) => action.includes('now alice@127.0.0.1')));
+    assert.deepEqual(joined.state?.clientmap, [{ name: 'alice', address: '127.0.0.1', shape: 'str' }]);
+    const bob = await RawClient.join(chat.port, 'bob');
+    await alice.next();
+    await events.next<Round>('round', (round) => round.actions.some((action) => action.includes('now bob@127.0.0.1')));
+
+    assert.equal(
+      (await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', origin: `http://127.0.0.1:${view.port}`, body: '{"command":"pause"}' }))
+        .status,
+      204,
+    );
+    await events.next('held', (data: { held: boolean }) => data.held);
+    // The loop may be in select() now; a line ends that round, and then it is held.
+    alice.send('first');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>first');
+    await events.next<Round>('round', (round) => round.actions.some((action) => action.includes('a line')));
+    alice.send('second, while held');
+    const queued = await events.next<{ queued: { kind: string; source: string; bytes: number }[] }>('queue', (data) =>
+      data.queued.some((entry) => entry.kind === 'data' && entry.source === 'alice@127.0.0.1'),
+    );
+    assert.ok(queued.queued.some((entry) => entry.bytes > 0));
+    assert.equal(events.pendingRounds, 0, 'no round ran while held');
+
+    await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"step"}' });
+    const stepped = await events.next<Round>('round');
+    assert.deepEqual(stepped.actions, ['alice@127.0.0.1: a line, sent to 1']);
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>second, while held');
+    bob.send('third');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(events.pendingRounds, 0, 'one step, one round');
+
+    await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"resume"}' });
+    assert.equal(await within(5000, 'the line after Resume', alice.next()), '\n#[bob@127.0.0.1]>>third');
+  });
+
+  test('a held loop still shuts down', async () => {
+    hold.pause();
+    await chat.stop();
+  });
+});
