@@ -8,53 +8,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { frame } from '../src/wire.js';
 import { ChildProgram, RawClient, ROOT } from './helpers/chat.js';
+import { Inspector } from './helpers/inspector.js';
 import { readInlineSourceMap, type Mapping } from './helpers/source-map.js';
-
-/** A message of the inspector protocol: JSON, untyped. */
-// biome-ignore lint/suspicious/noExplicitAny: the protocol's messages are JSON whose shape each test knows
-type Json = any;
-
-/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-class Inspector {
-  private nextId = 1;
-  private readonly pending = new Map<number, (result: unknown) => void>();
-  private readonly listeners: ((method: string, params: Json) => void)[] = [];
-
-  private constructor(private readonly socket: WebSocket) {
-    socket.addEventListener('message', (event) => {
-      const message = JSON.parse(String(event.data));
-      if (message.id !== undefined) this.pending.get(message.id)?.(message.result ?? message.error);
-      else for (const listener of this.listeners) listener(message.method, message.params);
-    });
-  }
-
-  static async open(url: string): Promise<Inspector> {
-    const socket = new WebSocket(url);
-    await new Promise((resolve, reject) => {
-      socket.addEventListener('open', resolve);
-      socket.addEventListener('error', reject);
-    });
-    return new Inspector(socket);
-  }
-
-  send(method: string, params: object = {}): Promise<Json> {
-    const id = this.nextId++;
-    this.socket.send(JSON.stringify({ id, method, params }));
-    return new Promise((resolve) => this.pending.set(id, resolve));
-  }
-
-  on(listener: (method: string, params: Json) => void): void {
-    this.listeners.push(listener);
-  }
-
-  next(method: string): Promise<Json> {
-    return new Promise((resolve) => this.on((m, params) => m === method && resolve(params)));
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
 
 test('a breakpoint on a TypeScript line inside the loop pauses on that line', {
   skip: typeof WebSocket === 'undefined' && 'this Node has no WebSocket client (Node 20 needs --experimental-websocket, which npm test passes)',
