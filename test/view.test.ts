@@ -2,12 +2,15 @@
 // checks, the event stream, and holding and stepping the real loop.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
-import type { Round } from '../src/trace.js';
+import { formatRound, type Round } from '../src/trace.js';
 import { LoopView } from '../src/view.js';
-import { RawClient, startServer, within } from './helpers/chat.js';
+import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
 
 describe('the hold', () => {
   test('free, the loop passes; held, it waits; Step lets one round through; Resume all; release ends it', async () => {
@@ -163,5 +166,38 @@ describe('the loop view over a live server', () => {
   test('a held loop still shuts down', async () => {
     hold.pause();
     await chat.stop();
+  });
+});
+
+describe('recording and replay', () => {
+  test('--record writes the very rounds --trace prints; the replay serves them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
+    const file = join(dir, 'rounds.jsonl');
+    const { program, port } = await startServerProgram(['--trace', '--record', file]);
+    const alice = await RawClient.join(port, 'alice');
+    const bob = await RawClient.join(port, 'bob');
+    alice.send('recorded');
+    assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>recorded');
+    program.child.kill('SIGINT');
+    await program.exited;
+    const traced = program.stderr.trimEnd().split('\n');
+    const recorded = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Round);
+    assert.deepEqual(recorded.map(formatRound), traced, 'one source of truth');
+    assert.ok(
+      recorded.some((round) => round.state?.clientmap.length === 2),
+      'the state is recorded',
+    );
+
+    const replay = ChildProgram.start('scripts/replay.ts', [file]);
+    const url = new URL(/http:\S+/.exec(await replay.line(/^Loop view \(a replay of \d+ rounds\): /))![0]);
+    const served = await fetchView(Number(url.port), `/recording?token=${url.searchParams.get('token')}`);
+    assert.deepEqual(JSON.parse(served.body), recorded);
+    replay.child.kill('SIGINT');
+    await replay.exited;
+    rmSync(dir, { recursive: true });
   });
 });
