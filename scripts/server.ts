@@ -100,11 +100,14 @@ async function main(): Promise<void> {
   const viewPort = values.view === undefined ? undefined : parseIntegerOption('--view', values.view, 0, 0, 65535, '0 takes a free port');
   const record = values.record === undefined ? null : new LogWriter(openSync(values.record, 'w'), 16 * 1024 * 1024);
   const hold = viewPort === undefined ? null : new LoopHold();
-  let view: LoopView | undefined;
+  // The view first: a port it cannot have ends the start before the chat
+  // server listens. It asks the server for the queue only once it runs.
+  let server: ChatServer | undefined;
+  const view = hold && (await startView(viewPort!, hold, () => server?.queued() ?? []));
   const rounds: ((round: Round) => void)[] = [];
   if (record) rounds.push((round) => record.line(JSON.stringify(round)));
-  if (hold) rounds.push((round) => view?.add(round));
-  const server = await ChatServer.listen({
+  if (view) rounds.push(view.add);
+  server = await ChatServer.listen({
     port,
     host,
     backlog: parseIntegerOption('--backlog', values.backlog, defaults.backlog, 1, 65535),
@@ -131,13 +134,11 @@ async function main(): Promise<void> {
           },
     hold,
   }).catch((error: NodeJS.ErrnoException) => {
+    view?.close();
     const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use` : error.message;
     throw new Error(`Cannot listen on ${host}:${port}: ${reason}`);
   });
-  if (viewPort !== undefined && hold) {
-    view = await LoopView.start({ port: viewPort, hold, queued: () => server.queued() });
-    log.line(`Loop view: ${view.url}`);
-  }
+  if (view) log.line(`Loop view: ${view.url}`);
   readConsoleOnlyInForeground(process.stdin);
   // The server stops on the first of these signals; a second one, while it
   // closes, ends the process at once.
@@ -154,6 +155,12 @@ async function main(): Promise<void> {
   // Nothing else should be left to keep the process alive: stdin is closed
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.
+}
+
+function startView(port: number, hold: LoopHold, queued: () => ReturnType<ChatServer['queued']>): Promise<LoopView> {
+  return LoopView.start({ port, hold, queued }).catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`Cannot serve the loop view on 127.0.0.1:${port}: ${error.code === 'EADDRINUSE' ? `port ${port} is already in use` : error.message}`);
+  });
 }
 
 main().catch((error: unknown) => {

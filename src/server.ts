@@ -382,7 +382,7 @@ export class ChatServer {
   }
 
   /** The state the recipe keeps, by name, for the loop view. */
-  snapshot(): LoopState {
+  private snapshot(): LoopState {
     const inputs = this.inputs;
     const shown = inputs.slice(0, 200);
     return {
@@ -401,7 +401,7 @@ export class ChatServer {
   }
 
   /** How the trace calls a source. */
-  nameOf(source: Source): string {
+  private nameOf(source: Source): string {
     if (source === this.listener) return 'server';
     if (source === this.console) return 'stdin';
     const client = source as ChatConnection;

@@ -81,6 +81,8 @@ export class LoopView {
     clearInterval(this.queueTimer);
     for (const page of this.pages) page.end();
     this.server.close();
+    // A browser keeps its connections open; they must not keep the process.
+    this.server.closeAllConnections();
   }
 
   private handle(request: IncomingMessage, response: ServerResponse): void {

@@ -201,3 +201,14 @@ describe('recording and replay', () => {
     rmSync(dir, { recursive: true });
   });
 });
+
+describe('scripts/server.ts --view', () => {
+  test('a view port in use is one line and exit code 1, before the chat server listens', async () => {
+    const taken = await LoopView.start({ port: 0, recording: [] });
+    const program = ChildProgram.start('scripts/server.ts', ['--port', '0', '--view', String(taken.port)]);
+    assert.deepEqual(await program.exited, { code: 1, signal: null });
+    assert.equal(program.stderr, `Cannot serve the loop view on 127.0.0.1:${taken.port}: port ${taken.port} is already in use\n`);
+    assert.deepEqual(program.output, []);
+    taken.close();
+  });
+});
