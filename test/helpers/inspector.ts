@@ -70,9 +70,9 @@ export class Browser {
     const child = spawn(
       CHROMIUM,
       ['--headless', '--no-sandbox', '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=1400,900', 'about:blank'],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
+      // Its own process group: Chromium starts helpers of its own, and
+      // close() ends them all.
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
     );
     // Chromium says on stderr where its DevTools endpoint listens.
     const port = await new Promise<number>((resolve, reject) => {
@@ -80,7 +80,10 @@ export class Browser {
       child.stderr!.setEncoding('utf8').on('data', (text: string) => {
         said += text;
         const match = /DevTools listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(said);
-        if (match) resolve(Number(match[1]));
+        if (match === null) return;
+        // Nothing more is needed from it, and its helpers hold the pipe open.
+        child.stderr!.destroy();
+        resolve(Number(match[1]));
       });
       child.once('exit', () => reject(new Error(`Chromium exited: ${said}`)));
     });
@@ -116,7 +119,12 @@ export class Browser {
 
   close(): void {
     this.page.close();
-    this.process.kill('SIGKILL');
+    try {
+      process.kill(-this.process.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    this.process.unref();
     rmSync(this.profile, { recursive: true, force: true });
   }
 }
