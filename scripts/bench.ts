@@ -1,11 +1,12 @@
-// The benchmark: the project's server against a plain Node server, driven
-// by the same load from a separate process, A B A B, and compared.
+// The benchmark: the project's server against a plain Node server and the
+// Python original, driven by the same load from a separate process, in
+// turn, and compared.
 //
-//   npm run bench                      every scenario, 3 repetitions
+//   npm run bench                      every scenario
 //   npm run bench -- --reps 5 --only burst-100,latency-50
 //   npm run bench -- --help
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -13,14 +14,18 @@ import { parseArgs } from 'node:util';
 
 const HELP = `Usage: npm run bench -- [options]
 
-Runs each scenario against the project's server (scripts/server.ts) and a
-plain Node server (scripts/bench/plain-server.ts), alternating them, with the
-load coming from scripts/bench/load.ts in a process of its own. Prints, per
-scenario and server, medians over the repetitions, and the ratio
-project/plain.
+Runs each scenario against the project's server (scripts/server.ts), a
+plain Node server (scripts/bench/plain-server.ts) and, where python3 is
+present and the scenario suits it, the Python original
+(test/interop/chat_server_with_select.py), taking turns, with the load coming
+from scripts/bench/load.ts in a process of its own. Prints, per scenario and
+server, medians over the repetitions with their spread (min-max), and the
+ratio project/plain; a ratio whose two spreads overlap is marked "~": the
+runs do not tell the two apart.
 
 Options:
   --reps N           repetitions of each scenario (default 3)
+  --latency-reps N   repetitions of the latency scenario (default 5)
   --storm-reps N     repetitions of the join storm (default 1)
   --storm-clients N  clients in the join storm (default 10000)
   --only A,B         run only these scenarios: {names}
@@ -30,8 +35,11 @@ Options:
 interface Scenario {
   name: string;
   args: string[];
-  reps: 'reps' | 'storm-reps';
+  reps: 'reps' | 'latency-reps' | 'storm-reps';
   timeoutMs: number;
+  /** The Python original can take it: a few hundred clients at most (its
+   * select() cannot watch descriptor 1024), and some load to measure. */
+  python?: boolean;
 }
 
 interface Result {
@@ -51,10 +59,12 @@ interface Result {
 }
 
 const SERVERS = {
-  project: 'scripts/server.ts',
-  plain: 'scripts/bench/plain-server.ts',
+  project: [process.execPath, '--import', 'tsx', 'scripts/server.ts'],
+  plain: [process.execPath, '--import', 'tsx', 'scripts/bench/plain-server.ts'],
+  python: ['python3', '-u', 'test/interop/chat_server_with_select.py', '--name', 'server'],
 } as const;
 type ServerName = keyof typeof SERVERS;
+const HAVE_PYTHON = spawnSync('python3', ['--version']).error === undefined;
 
 function scenarios(stormClients: number): Scenario[] {
   const burst = (name: string, clients: number, senders: number, messages: number): Scenario => ({
@@ -62,17 +72,20 @@ function scenarios(stormClients: number): Scenario[] {
     args: ['--scenario', 'burst', '--clients', String(clients), '--senders', String(senders), '--messages', String(messages), '--size', '64'],
     reps: 'reps',
     timeoutMs: 60_000,
+    python: clients <= 100,
   });
   // The scale runs deliver about 100,000 messages each, whatever the room's size.
   const scale = (clients: number) => burst(`scale-${clients}`, clients, 10, Math.ceil(100_000 / (10 * (clients - 1))));
   return [
     burst('burst-100', 100, 10, 100),
     burst('burst-20', 20, 5, 1000),
+    // Long and often enough to tell a 20 % difference from the noise.
     {
       name: 'latency-50',
-      args: ['--scenario', 'latency', '--clients', '50', '--rate', '100', '--duration-ms', '5000', '--size', '64'],
-      reps: 'reps',
-      timeoutMs: 30_000,
+      args: ['--scenario', 'latency', '--clients', '50', '--rate', '100', '--duration-ms', '10000', '--size', '64'],
+      reps: 'latency-reps',
+      timeoutMs: 40_000,
+      python: true,
     },
     scale(10),
     scale(100),
@@ -84,7 +97,9 @@ function scenarios(stormClients: number): Scenario[] {
 
 /** Starts a server on a free port; resolves once it says it listens. */
 async function startServer(name: ServerName): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVERS[name], '--port', '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [command, ...args] = SERVERS[name];
+  // stdin stays open: the Python original stops at the end of its input.
+  const child = spawn(command, [...args, '--port', '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
     const match = /^Server listening to port: (\d+) \.\.\.$/.exec(line);
@@ -127,6 +142,18 @@ async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> 
   }
 }
 
+/** The median and the spread (min, max) of what was measured. */
+interface Spread {
+  median: number | null;
+  min: number | null;
+  max: number | null;
+}
+
+function spread(values: (number | null)[]): Spread {
+  const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  return present.length === 0 ? { median: null, min: null, max: null } : { median: median(present), min: Math.min(...present), max: Math.max(...present) };
+}
+
 function median(values: (number | null)[]): number | null {
   const present = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
   if (present.length === 0) return null;
@@ -136,15 +163,22 @@ function median(values: (number | null)[]): number | null {
 
 const format = (value: number | null, digits = 1) => (value === null ? '—' : value.toFixed(digits));
 const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+const withSpread = (s: Spread, digits: number) => (s.median === null ? '—' : `${format(s.median, digits)} (${format(s.min, digits)}–${format(s.max, digits)})`);
+const overlap = (a: Spread, b: Spread) => a.min !== null && b.min !== null && a.max! >= b.min && b.max! >= a.min;
+/** The ratio of two medians, marked "~" when the spreads overlap. */
+const ratioOf = (a: Spread, b: Spread) => {
+  const value = ratio(a.median, b.median);
+  return value === null ? '—' : `${format(value, 2)}${overlap(a, b) ? '~' : ''}`;
+};
 
 interface Summary {
   runs: number;
   complete: number;
   messagesPerSecond: number | null;
-  cpuUsPerMessage: number | null;
+  cpuUsPerMessage: Spread;
   serverCpuMs: number | null;
-  p50: number | null;
-  p99: number | null;
+  p50: Spread;
+  p99: Spread;
   max: number | null;
   rss: number | null;
   elapsedMs: number | null;
@@ -158,10 +192,10 @@ function summarize(results: Result[]): Summary {
     runs: results.length,
     complete: complete.length,
     messagesPerSecond: median(complete.map((r) => r.messagesPerSecond)),
-    cpuUsPerMessage: median(complete.map((r) => r.serverCpuUsPerMessage)),
+    cpuUsPerMessage: spread(complete.map((r) => r.serverCpuUsPerMessage)),
     serverCpuMs: median(complete.map((r) => r.serverCpuMs)),
-    p50: median(complete.map((r) => r.p50Ms)),
-    p99: median(complete.map((r) => r.p99Ms)),
+    p50: spread(complete.map((r) => r.p50Ms)),
+    p99: spread(complete.map((r) => r.p99Ms)),
     max: median(complete.map((r) => r.maxMs)),
     rss: Math.max(...results.map((r) => r.serverPeakRssMb ?? 0)),
     elapsedMs: median(complete.map((r) => r.elapsedMs)),
@@ -173,6 +207,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       reps: { type: 'string', default: '3' },
+      'latency-reps': { type: 'string', default: '5' },
       'storm-reps': { type: 'string', default: '1' },
       'storm-clients': { type: 'string', default: '10000' },
       only: { type: 'string' },
@@ -186,57 +221,59 @@ async function main(): Promise<void> {
   }
   const only = values.only?.split(',');
   const chosen = only ? all.filter((s) => only.includes(s.name)) : all;
-  const reps = { reps: Number(values.reps), 'storm-reps': Number(values['storm-reps']) };
+  const reps = { reps: Number(values.reps), 'latency-reps': Number(values['latency-reps']), 'storm-reps': Number(values['storm-reps']) };
   console.log(`selectchat benchmark, ${new Date().toISOString()}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);
-  const summaries = new Map<string, Record<ServerName, Summary>>();
+  const summaries = new Map<string, Partial<Record<ServerName, Summary>>>();
   for (const scenario of chosen) {
-    const results: Record<ServerName, Result[]> = { project: [], plain: [] };
+    const servers: ServerName[] = scenario.python && HAVE_PYTHON ? ['project', 'plain', 'python'] : ['project', 'plain'];
+    const results: Partial<Record<ServerName, Result[]>> = {};
     for (let rep = 0; rep < reps[scenario.reps]; rep++) {
-      for (const server of ['project', 'plain'] as const) {
+      for (const server of servers) {
         const result = await runOnce(server, scenario);
-        results[server].push(result);
+        (results[server] ??= []).push(result);
         const status = result.error ?? (result.complete ? 'complete' : `INCOMPLETE: ${result.delivered} of ${result.expected} delivered`);
         console.log(
           `  ${scenario.name} rep ${rep + 1} ${server}: ${status}, ${format(result.elapsedMs, 0)} ms, server CPU ${format(result.serverCpuMs, 0)} ms`,
         );
       }
     }
-    summaries.set(scenario.name, { project: summarize(results.project), plain: summarize(results.plain) });
+    summaries.set(scenario.name, Object.fromEntries(servers.map((server) => [server, summarize(results[server]!)])));
   }
   printTable(summaries);
 }
 
-function printTable(summaries: Map<string, Record<ServerName, Summary>>): void {
+function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>): void {
   const header = ['scenario', 'server', 'complete', 'msgs/s', 'CPU µs/msg', 'CPU ms', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'elapsed ms'];
   const rows: string[][] = [];
   for (const [name, byServer] of summaries) {
-    for (const server of ['project', 'plain'] as const) {
+    for (const server of ['project', 'plain', 'python'] as const) {
       const s = byServer[server];
+      if (s === undefined) continue;
       rows.push([
         name,
         server,
         `${s.complete}/${s.runs}`,
         format(s.messagesPerSecond, 0),
-        format(s.cpuUsPerMessage, 2),
+        withSpread(s.cpuUsPerMessage, 2),
         format(s.serverCpuMs, 0),
-        format(s.p50, 2),
-        format(s.p99, 2),
+        withSpread(s.p50, 2),
+        withSpread(s.p99, 2),
         format(s.max, 2),
         format(s.rss, 0),
         format(s.elapsedMs, 0),
       ]);
     }
-    const p = byServer.project;
-    const q = byServer.plain;
+    const p = byServer.project!;
+    const q = byServer.plain!;
     rows.push([
       name,
       'project/plain',
       '',
       format(ratio(p.messagesPerSecond, q.messagesPerSecond), 2),
-      format(ratio(p.cpuUsPerMessage, q.cpuUsPerMessage), 2),
+      ratioOf(p.cpuUsPerMessage, q.cpuUsPerMessage),
       format(ratio(p.serverCpuMs, q.serverCpuMs), 2),
-      format(ratio(p.p50, q.p50), 2),
-      format(ratio(p.p99, q.p99), 2),
+      ratioOf(p.p50, q.p50),
+      ratioOf(p.p99, q.p99),
       format(ratio(p.max, q.max), 2),
       format(ratio(p.rss, q.rss), 2),
       format(ratio(p.elapsedMs, q.elapsedMs), 2),
