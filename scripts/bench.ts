@@ -226,11 +226,11 @@ async function main(): Promise<void> {
   const summaries = new Map<string, Partial<Record<ServerName, Summary>>>();
   for (const scenario of chosen) {
     const servers: ServerName[] = scenario.python && HAVE_PYTHON ? ['project', 'plain', 'python'] : ['project', 'plain'];
-    const results: Partial<Record<ServerName, Result[]>> = {};
+    const results: Partial<Record<ServerName, Result[]>> = Object.fromEntries(servers.map((server) => [server, []]));
     for (let rep = 0; rep < reps[scenario.reps]; rep++) {
       for (const server of servers) {
         const result = await runOnce(server, scenario);
-        (results[server] ??= []).push(result);
+        results[server]!.push(result);
         const status = result.error ?? (result.complete ? 'complete' : `INCOMPLETE: ${result.delivered} of ${result.expected} delivered`);
         console.log(
           `  ${scenario.name} rep ${rep + 1} ${server}: ${status}, ${format(result.elapsedMs, 0)} ms, server CPU ${format(result.serverCpuMs, 0)} ms`,
