@@ -56,6 +56,8 @@ interface Result {
   maxMs: number | null;
   serverPeakRssMb: number;
   error?: string;
+  /** The server had exited by itself by the end of the run. */
+  crashed?: boolean;
 }
 
 const SERVERS = {
@@ -132,13 +134,17 @@ async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> 
   );
   let output = '';
   load.stdout!.setEncoding('utf8').on('data', (text: string) => (output += text));
+  const serverExited = once(child, 'exit');
   await once(load, 'exit');
+  // The Python original may have crashed already (several clients leaving
+  // at once is one of its defects): then there is nothing left to stop.
+  const crashed = child.exitCode !== null || child.signalCode !== null;
   child.kill('SIGKILL');
-  await once(child, 'exit');
+  await serverExited;
   try {
-    return JSON.parse(output) as Result;
+    return { ...(JSON.parse(output) as Result), crashed };
   } catch {
-    return { error: `load generator printed ${JSON.stringify(output)}` } as Result;
+    return { error: `load generator printed ${JSON.stringify(output)}${crashed ? '; the server had crashed' : ''}` } as Result;
   }
 }
 
@@ -231,7 +237,9 @@ async function main(): Promise<void> {
       for (const server of servers) {
         const result = await runOnce(server, scenario);
         results[server]!.push(result);
-        const status = result.error ?? (result.complete ? 'complete' : `INCOMPLETE: ${result.delivered} of ${result.expected} delivered`);
+        const status =
+          (result.error ?? (result.complete ? 'complete' : `INCOMPLETE: ${result.delivered} of ${result.expected} delivered`)) +
+          (result.crashed ? ' (then the server crashed)' : '');
         console.log(
           `  ${scenario.name} rep ${rep + 1} ${server}: ${status}, ${format(result.elapsedMs, 0)} ms, server CPU ${format(result.serverCpuMs, 0)} ms`,
         );
