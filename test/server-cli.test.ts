@@ -35,6 +35,9 @@ describe('scripts/server.ts', () => {
       '--output-soft-limit',
       '--output-hard-limit',
       '--slow-client-grace',
+      '--trace',
+      '--view',
+      '--record',
     ]) {
       assert.ok(help.includes(flag), `--help mentions ${flag}`);
     }
