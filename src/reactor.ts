@@ -371,7 +371,11 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   }
 
   private flushWrites(): void {
-    for (const connection of this.pendingWrites) connection.flush();
+    // A broadcast writes the same frames, in the same order, to many
+    // connections: their outboxes are joined into one buffer once, and every
+    // one of those sockets is handed that same buffer.
+    const joined: JoinedOutboxes = new Map();
+    for (const connection of this.pendingWrites) connection.flush(joined);
     this.pendingWrites.clear();
   }
 }
@@ -509,19 +513,18 @@ export class Connection<TInbox extends Inbox> {
   }
 
   /** Called by the reactor at the end of a round: everything written in the
-   * round leaves in one system call. */
-  flush(): void {
+   * round leaves in one write. `joined` holds the outboxes already joined
+   * this round, to share with connections that were written the same. */
+  flush(joined: JoinedOutboxes = new Map()): void {
     const outbox = this.outbox;
+    const bytes = this.outboxBytes;
     this.outbox = [];
     this.outboxBytes = 0;
     if (outbox.length === 0 || !this.socket.writable) return;
-    // cork() holds the writes back and uncork() hands them to the kernel in
-    // one writev(): no copy, and a frame broadcast to many clients stays one
-    // buffer in memory, shared by all their pending writes.
-    if (outbox.length > 1) this.socket.cork();
-    let accepted = true;
-    for (const data of outbox) accepted = this.socket.write(data);
-    if (outbox.length > 1) this.socket.uncork();
+    // One buffer, one write() and one system call, however many messages
+    // the round wrote: handing Node many small buffers costs more, per
+    // buffer, than copying them into one.
+    const accepted = this.socket.write(outbox.length === 1 ? outbox[0]! : join(outbox, bytes, joined));
     // write() returning true means the kernel took everything: the output
     // has drained already. False means Node holds what the kernel would not
     // take, and 'drain' will say when it has gone.
@@ -611,6 +614,21 @@ export class Console {
 }
 
 function ignore(): void {}
+
+/** Outboxes joined in a round, by their first buffer. */
+type JoinedOutboxes = Map<Buffer, { parts: Buffer[]; joined: Buffer }[]>;
+
+/** The buffers of an outbox as one buffer: the one already made this round
+ * for the very same buffers in the same order, or a new one. */
+function join(parts: Buffer[], bytes: number, joined: JoinedOutboxes): Buffer {
+  const candidates = joined.get(parts[0]!) ?? [];
+  const same = candidates.find((candidate) => candidate.parts.length === parts.length && candidate.parts.every((part, i) => part === parts[i]));
+  if (same !== undefined) return same.joined;
+  const buffer = Buffer.concat(parts, bytes);
+  candidates.push({ parts, joined: buffer });
+  joined.set(parts[0]!, candidates);
+  return buffer;
+}
 
 /** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */
 function cleanAddress(address: string | undefined): string {
