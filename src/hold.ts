@@ -12,11 +12,6 @@ export class LoopHold {
   private released = false;
   private waiting: (() => void) | undefined;
 
-  /** Held, and waiting at the top of a round. */
-  get waitingAtTop(): boolean {
-    return this.waiting !== undefined;
-  }
-
   get isHeld(): boolean {
     return this.held && !this.released;
   }

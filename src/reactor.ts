@@ -70,6 +70,14 @@ type ReactorEvent =
   | { kind: 'line'; console: Console; line: string }
   | { kind: 'console-end'; console: Console };
 
+/** Events of one kind from one source, waiting in the queue. */
+export interface QueuedEvents {
+  kind: ReactorEvent['kind'];
+  source: Source;
+  count: number;
+  bytes: number;
+}
+
 /** Anything select() can watch. */
 export type Source = Listener<Inbox> | Connection<Inbox> | Console;
 
@@ -208,19 +216,18 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   /** What waits in the queue for the next select(), by kind and source:
    * the loop view shows it piling up while the loop is held. */
-  queued(): { kind: ReactorEvent['kind']; source: Source; count: number; bytes: number }[] {
-    const summary = new Map<string, { kind: ReactorEvent['kind']; source: Source; count: number; bytes: number }>();
-    const ids = new Map<Source, number>();
+  queued(): QueuedEvents[] {
+    const bySource = new Map<Source, Map<ReactorEvent['kind'], QueuedEvents>>();
     for (const event of this.events) {
       const source = 'connection' in event ? event.connection : 'console' in event ? event.console : event.listener;
-      if (!ids.has(source)) ids.set(source, ids.size);
-      const key = `${event.kind} ${ids.get(source)}`;
-      const entry = summary.get(key) ?? { kind: event.kind, source, count: 0, bytes: 0 };
+      const byKind = bySource.get(source) ?? new Map<ReactorEvent['kind'], QueuedEvents>();
+      bySource.set(source, byKind);
+      const entry = byKind.get(event.kind) ?? { kind: event.kind, source, count: 0, bytes: 0 };
+      byKind.set(event.kind, entry);
       entry.count += 1;
       if (event.kind === 'data') entry.bytes += event.chunk.length;
-      summary.set(key, entry);
     }
-    return [...summary.values()];
+    return [...bySource.values()].flatMap((byKind) => [...byKind.values()]);
   }
 
   /** Called by sources from Node's callbacks; nothing else happens there. */
