@@ -107,6 +107,10 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private overBudget = false;
   private round = 0;
   private wakeUp: (() => void) | undefined;
+  private alarm: NodeJS.Timeout | undefined;
+  private alarmAt = Infinity;
+  /** Where every connection's outbox starts in this round (see OutboxStep). */
+  emptyOutbox = emptyOutbox();
   private interrupted = false;
   private nextConnectionId = 1;
   private connectionsQueued = 0;
@@ -194,7 +198,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       } else {
         await this.sleep(deadline);
       }
-      await this.gatherConnections();
+      if (this.connectionsQueued !== this.connectionsGathered) await this.gatherConnections();
       yielded = true;
     }
   }
@@ -270,7 +274,6 @@ export class Reactor<TInbox extends Inbox = Inbox> {
    * (A turn started from a callback may end before Node polls again, so
    * gathering stops only after two turns in a row bring nothing.) */
   private async gatherConnections(): Promise<void> {
-    if (this.connectionsQueued === this.connectionsGathered) return;
     let quietTurns = 0;
     for (let turns = 0; turns < MAX_GATHER_TURNS && quietTurns < 2; turns++) {
       const seen = this.connectionsQueued;
@@ -285,14 +288,34 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       // The first event ends the sleep, but the loop runs after the rest of
       // this turn of Node's loop, so that events that arrived together are
       // handled in one round.
-      let timer: NodeJS.Timeout | undefined;
       this.wakeUp = () => {
         this.wakeUp = undefined;
-        clearTimeout(timer);
+        this.alarm?.unref();
         setImmediate(resolve);
       };
-      if (deadline !== Infinity) timer = setTimeout(() => this.wakeUp?.(), Math.max(0, deadline - Date.now()));
+      if (deadline !== Infinity) this.setAlarm(deadline);
     });
+  }
+
+  /** The timer that ends a sleep at its deadline. A server loop sleeps
+   * towards the same deadline round after round (its next look at the
+   * clients' deadlines, seconds away), so the timer is kept for the next
+   * sleep rather than made and cleared every round. It keeps the process
+   * alive only while select() sleeps on it. One that goes off early, for an
+   * earlier deadline, only makes select() look again and sleep on. */
+  private setAlarm(deadline: number): void {
+    // A timer is not more precise than a millisecond anyway.
+    if (this.alarm !== undefined && this.alarmAt <= deadline + 1) {
+      this.alarm.ref();
+      return;
+    }
+    clearTimeout(this.alarm);
+    this.alarmAt = deadline;
+    const ring = () => {
+      this.alarm = undefined;
+      this.wakeUp?.();
+    };
+    this.alarm = setTimeout(ring, Math.max(0, deadline - Date.now()));
   }
 
   private applyEvents(): void {
@@ -378,12 +401,10 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   }
 
   private flushWrites(): void {
-    // A broadcast writes the same frames, in the same order, to many
-    // connections: their outboxes are joined into one buffer once, and every
-    // one of those sockets is handed that same buffer.
-    const joined: JoinedOutboxes = new Map();
-    for (const connection of this.pendingWrites) connection.flush(joined);
+    for (const connection of this.pendingWrites) connection.flush();
     this.pendingWrites.clear();
+    // The next round's outboxes start from a new list, and this one is let go.
+    this.emptyOutbox = emptyOutbox();
   }
 }
 
@@ -466,8 +487,9 @@ export class Connection<TInbox extends Inbox> {
   watchedInRound = 0;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  private outbox: Buffer[] = [];
-  private outboxBytes = 0;
+  /** What the loop has written this round, as the last step of a list
+   * shared with every connection written the same; undefined for nothing. */
+  private outbox: OutboxStep | undefined;
 
   constructor(
     private readonly reactor: Reactor<TInbox>,
@@ -507,31 +529,29 @@ export class Connection<TInbox extends Inbox> {
   /** Bytes written but not yet taken by the kernel: this round's outbox and
    * what Node still holds from earlier rounds. */
   get pendingOutputBytes(): number {
-    return this.outboxBytes + this.socket.writableLength;
+    return (this.outbox?.bytes ?? 0) + this.socket.writableLength;
   }
 
   /** Python's `sock.send(data)`, except that it never blocks: the data
    * waits in the outbox until the end of the loop round. */
   write(data: Buffer): void {
     if (this.closed) return;
-    this.outbox.push(data);
-    this.outboxBytes += data.length;
-    this.reactor.queueWrite(this);
+    if (this.outbox === undefined) this.reactor.queueWrite(this);
+    this.outbox = nextStep(this.outbox ?? this.reactor.emptyOutbox, data);
   }
 
   /** Called by the reactor at the end of a round: everything written in the
-   * round leaves in one write. `joined` holds the outboxes already joined
-   * this round, to share with connections that were written the same. */
-  flush(joined: JoinedOutboxes = new Map()): void {
+   * round leaves in one write. */
+  flush(): void {
     const outbox = this.outbox;
-    const bytes = this.outboxBytes;
-    this.outbox = [];
-    this.outboxBytes = 0;
-    if (outbox.length === 0 || !this.socket.writable) return;
+    this.outbox = undefined;
+    if (outbox === undefined || !this.socket.writable) return;
     // One buffer, one write() and one system call, however many messages
     // the round wrote: handing Node many small buffers costs more, per
-    // buffer, than copying them into one.
-    const accepted = this.socket.write(outbox.length === 1 ? outbox[0]! : join(outbox, bytes, joined));
+    // buffer, than copying them into one. Connections written the same
+    // share the list, and so the buffer, made once.
+    outbox.joined ??= joinSteps(outbox);
+    const accepted = this.socket.write(outbox.joined);
     // write() returning true means the kernel took everything: the output
     // has drained already. False means Node holds what the kernel would not
     // take, and 'drain' will say when it has gone.
@@ -622,19 +642,49 @@ export class Console {
 
 function ignore(): void {}
 
-/** Outboxes joined in a round, by their first buffer. */
-type JoinedOutboxes = Map<Buffer, { parts: Buffer[]; joined: Buffer }[]>;
+/** One write in a round's outboxes, after the writes before it.
+ *
+ * A broadcast writes the same frames, in the same order, to many
+ * connections. Kept as an array each, a room of 10,000 would copy every
+ * frame of a busy round into 10,000 arrays; instead the outboxes are one
+ * list, shared: a connection whose outbox ends at a step that was just
+ * extended with the same buffer takes that step instead of making its own.
+ * Outboxes written the same end at the same step, and are joined once. */
+interface OutboxStep {
+  readonly before: OutboxStep | undefined;
+  readonly data: Buffer;
+  /** Bytes and writes from the start of the round up to this step. */
+  readonly bytes: number;
+  readonly writes: number;
+  /** The last step made after this one, for the next outbox to share. */
+  after: OutboxStep | undefined;
+  /** This step's outbox as one buffer, once a connection has flushed it. */
+  joined: Buffer | undefined;
+}
 
-/** The buffers of an outbox as one buffer: the one already made this round
- * for the very same buffers in the same order, or a new one. */
-function join(parts: Buffer[], bytes: number, joined: JoinedOutboxes): Buffer {
-  const candidates = joined.get(parts[0]!) ?? [];
-  const same = candidates.find((candidate) => candidate.parts.length === parts.length && candidate.parts.every((part, i) => part === parts[i]));
-  if (same !== undefined) return same.joined;
-  const buffer = Buffer.concat(parts, bytes);
-  candidates.push({ parts, joined: buffer });
-  joined.set(parts[0]!, candidates);
-  return buffer;
+function emptyOutbox(): OutboxStep {
+  return { before: undefined, data: Buffer.alloc(0), bytes: 0, writes: 0, after: undefined, joined: undefined };
+}
+
+/** The outbox `last` with `data` written after it: shared if the step made
+ * last after `last` wrote the very same buffer. */
+function nextStep(last: OutboxStep, data: Buffer): OutboxStep {
+  if (last.after?.data === data) return last.after;
+  const step = { before: last, data, bytes: last.bytes + data.length, writes: last.writes + 1, after: undefined, joined: undefined };
+  last.after = step;
+  return step;
+}
+
+/** Every buffer of an outbox, in order, as one buffer. */
+function joinSteps(last: OutboxStep): Buffer {
+  if (last.writes === 1) return last.data;
+  const joined = Buffer.allocUnsafe(last.bytes);
+  let end = last.bytes;
+  for (let step: OutboxStep | undefined = last; step !== undefined && step.writes > 0; step = step.before) {
+    end -= step.data.length;
+    step.data.copy(joined, end);
+  }
+  return joined;
 }
 
 /** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */

@@ -151,6 +151,47 @@ describe('the reactor', () => {
     assert.deepEqual(texts, ['a', 'b', 'c']);
   });
 
+  test('connections written the same in a round are handed one shared buffer; the others their own bytes', async (t) => {
+    const peers: Socket[] = [];
+    t.after(() => {
+      for (const each of peers) each.destroy();
+    });
+    const connections: Connection<FrameDecoder>[] = [];
+    for (let i = 0; i < 4; i++) {
+      connections.push(await acceptPeer());
+      peers.push(peer);
+    }
+    const handed = new Map<Connection<FrameDecoder>, Buffer>();
+    for (const connection of connections) {
+      const write = connection.socket.write.bind(connection.socket) as (data: Buffer) => boolean;
+      connection.socket.write = ((data: Buffer) => {
+        handed.set(connection, data);
+        return write(data);
+      }) as typeof connection.socket.write;
+    }
+    const [a, b, c, d] = connections as [Connection<FrameDecoder>, Connection<FrameDecoder>, Connection<FrameDecoder>, Connection<FrameDecoder>];
+    const [x, y, z] = [frame('x'), frame('y'), frame('z')];
+    // Written in the order a broadcast and a reply interleave: a, b and c
+    // get x then y (b's y after d's own z); d gets z alone.
+    for (const connection of [a, b, c]) connection.write(x);
+    d.write(z);
+    a.write(y);
+    c.write(y);
+    b.write(z);
+    b.write(y);
+    await reactor.select([], [], 0);
+    assert.equal(handed.get(a), handed.get(c), 'a and c were written the same: one buffer');
+    assert.deepEqual(handed.get(a), Buffer.concat([x, y]));
+    assert.deepEqual(handed.get(b), Buffer.concat([x, z, y]));
+    assert.deepEqual(handed.get(d), z);
+    // The next round starts afresh: the same frame alone, not after last round's.
+    a.write(y);
+    b.write(y);
+    await reactor.select([], [], 0);
+    assert.deepEqual(handed.get(a), y);
+    assert.equal(handed.get(b), handed.get(a));
+  });
+
   test('a socket paused for a full inbox is read again once the loop has caught up', async () => {
     reactor = new Reactor({ makeInbox: () => new FrameDecoder(), inboxHighWater: 1024 });
     listener = reactor.listen(server);
