@@ -21,7 +21,9 @@ present and the scenario suits it, the Python original
 from scripts/bench/load.ts in a process of its own. Prints, per scenario and
 server, medians over the repetitions with their spread (min-max), and the
 ratio project/plain; a ratio whose two spreads overlap is marked "~": the
-runs do not tell the two apart.
+runs do not tell the two apart. The bursts and the latency run measure a
+server already warm: three passes of the same load go first, unmeasured,
+and the first one's CPU per message is shown apart ("cold").
 
 Options:
   --reps N           repetitions of each scenario (default 3)
@@ -51,6 +53,8 @@ interface Result {
   messagesPerSecond: number;
   serverCpuMs: number;
   serverCpuUsPerMessage: number | null;
+  /** The same, in the first of the unmeasured warm-up passes. */
+  coldCpuUsPerMessage: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
   maxMs: number | null;
@@ -182,6 +186,7 @@ interface Summary {
   complete: number;
   messagesPerSecond: number | null;
   cpuUsPerMessage: Spread;
+  coldCpuUsPerMessage: number | null;
   serverCpuMs: number | null;
   p50: Spread;
   p99: Spread;
@@ -199,6 +204,7 @@ function summarize(results: Result[]): Summary {
     complete: complete.length,
     messagesPerSecond: median(complete.map((r) => r.messagesPerSecond)),
     cpuUsPerMessage: spread(complete.map((r) => r.serverCpuUsPerMessage)),
+    coldCpuUsPerMessage: median(complete.map((r) => r.coldCpuUsPerMessage)),
     serverCpuMs: median(complete.map((r) => r.serverCpuMs)),
     p50: spread(complete.map((r) => r.p50Ms)),
     p99: spread(complete.map((r) => r.p99Ms)),
@@ -251,7 +257,7 @@ async function main(): Promise<void> {
 }
 
 function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>): void {
-  const header = ['scenario', 'server', 'complete', 'msgs/s', 'CPU µs/msg', 'CPU ms', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'elapsed ms'];
+  const header = ['scenario', 'server', 'complete', 'msgs/s', 'CPU µs/msg', 'cold µs/msg', 'CPU ms', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'elapsed ms'];
   const rows: string[][] = [];
   for (const [name, byServer] of summaries) {
     for (const server of ['project', 'plain', 'python'] as const) {
@@ -263,6 +269,7 @@ function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>
         `${s.complete}/${s.runs}`,
         format(s.messagesPerSecond, 0),
         withSpread(s.cpuUsPerMessage, 2),
+        format(s.coldCpuUsPerMessage, 2),
         format(s.serverCpuMs, 0),
         withSpread(s.p50, 2),
         withSpread(s.p99, 2),
@@ -279,6 +286,7 @@ function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>
       '',
       format(ratio(p.messagesPerSecond, q.messagesPerSecond), 2),
       ratioOf(p.cpuUsPerMessage, q.cpuUsPerMessage),
+      format(ratio(p.coldCpuUsPerMessage, q.coldCpuUsPerMessage), 2),
       format(ratio(p.serverCpuMs, q.serverCpuMs), 2),
       ratioOf(p.p50, q.p50),
       ratioOf(p.p99, q.p99),
