@@ -23,6 +23,7 @@
 
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
+import { emptyOutbox, joinSteps, nextStep, type OutboxStep } from './outbox.js';
 import { startReadingNow, stopReadingNow } from './streams.js';
 
 /** Where a connection's bytes go until the loop takes them. */
@@ -109,7 +110,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private wakeUp: (() => void) | undefined;
   private alarm: NodeJS.Timeout | undefined;
   private alarmAt = Infinity;
-  /** Where every connection's outbox starts in this round (see OutboxStep). */
+  /** Where every connection's outbox starts in this round (src/outbox.ts). */
   emptyOutbox = emptyOutbox();
   private interrupted = false;
   private nextConnectionId = 1;
@@ -650,51 +651,6 @@ export class Console {
 }
 
 function ignore(): void {}
-
-/** One write in a round's outboxes, after the writes before it.
- *
- * A broadcast writes the same frames, in the same order, to many
- * connections. Kept as an array each, a room of 10,000 would copy every
- * frame of a busy round into 10,000 arrays; instead the outboxes are one
- * list, shared: a connection whose outbox ends at a step that was just
- * extended with the same buffer takes that step instead of making its own.
- * Outboxes written the same end at the same step, and are joined once. */
-interface OutboxStep {
-  readonly before: OutboxStep | undefined;
-  readonly data: Buffer;
-  /** Bytes and writes from the start of the round up to this step. */
-  readonly bytes: number;
-  readonly writes: number;
-  /** The last step made after this one, for the next outbox to share. */
-  after: OutboxStep | undefined;
-  /** This step's outbox as one buffer, once a connection has flushed it. */
-  joined: Buffer | undefined;
-}
-
-function emptyOutbox(): OutboxStep {
-  return { before: undefined, data: Buffer.alloc(0), bytes: 0, writes: 0, after: undefined, joined: undefined };
-}
-
-/** The outbox `last` with `data` written after it: shared if the step made
- * last after `last` wrote the very same buffer. */
-function nextStep(last: OutboxStep, data: Buffer): OutboxStep {
-  if (last.after?.data === data) return last.after;
-  const step = { before: last, data, bytes: last.bytes + data.length, writes: last.writes + 1, after: undefined, joined: undefined };
-  last.after = step;
-  return step;
-}
-
-/** Every buffer of an outbox, in order, as one buffer. */
-function joinSteps(last: OutboxStep): Buffer {
-  if (last.writes === 1) return last.data;
-  const joined = Buffer.allocUnsafe(last.bytes);
-  let end = last.bytes;
-  for (let step: OutboxStep | undefined = last; step !== undefined && step.writes > 0; step = step.before) {
-    end -= step.data.length;
-    joined.set(step.data, end);
-  }
-  return joined;
-}
 
 /** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */
 function cleanAddress(address: string | undefined): string {
