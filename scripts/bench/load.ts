@@ -74,6 +74,15 @@ class FrameCounter {
         if (this.payloadLeft === 0) this.frames += 1;
         continue;
       }
+      if (this.headerFilled === 0 && at + HEADER_SIZE <= chunk.length) {
+        // A whole header in the chunk, as nearly always: read where it is
+        // (in the storm, copying 50 million headers out cost the load
+        // generator more CPU than the server spent).
+        this.payloadLeft = chunk.readUInt32BE(at);
+        at += HEADER_SIZE;
+        if (this.payloadLeft === 0) this.frames += 1;
+        continue;
+      }
       const copied = chunk.copy(this.header, this.headerFilled, at, at + HEADER_SIZE - this.headerFilled);
       this.headerFilled += copied;
       at += copied;
