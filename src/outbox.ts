@@ -15,6 +15,8 @@
 // A connection keeps only the last step of its outbox (see Connection.write
 // in src/reactor.ts); the list is let go at the end of the round.
 
+import { Buffer } from 'node:buffer';
+
 /** One write in a round's outboxes, after the writes before it. */
 export interface OutboxStep {
   readonly before: OutboxStep | undefined;
