@@ -31,6 +31,10 @@ Options:
   --storm-reps N     repetitions of the join storm (default 1)
   --storm-clients N  clients in the join storm (default 10000)
   --only A,B         run only these scenarios: {names}
+  --pin              run each server on CPU 1 and the load generator on CPU 0
+                     (taskset), so that neither takes the other's CPU: each
+                     write() otherwise wakes the load generator onto the
+                     server's CPU, which then waits for it
   -h, --help         show this help
 `;
 
@@ -72,6 +76,12 @@ const SERVERS = {
 type ServerName = keyof typeof SERVERS;
 const HAVE_PYTHON = spawnSync('python3', ['--version']).error === undefined;
 
+/** With --pin, the command that runs a program on one CPU only. */
+type Pin = (cpu: number, command: string, args: string[]) => [string, string[]];
+const unpinned: Pin = (_cpu, command, args) => [command, args];
+const pinned: Pin = (cpu, command, args) => ['taskset', ['--cpu-list', String(cpu), command, ...args]];
+let pin = unpinned;
+
 function scenarios(stormClients: number): Scenario[] {
   const burst = (name: string, clients: number, senders: number, messages: number): Scenario => ({
     name,
@@ -105,7 +115,7 @@ function scenarios(stormClients: number): Scenario[] {
 async function startServer(name: ServerName): Promise<{ child: ChildProcess; port: number }> {
   const [command, ...args] = SERVERS[name];
   // stdin stays open: the Python original stops at the end of its input.
-  const child = spawn(command, [...args, '--port', '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(...pin(1, command, [...args, '--port', '0']), { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
     const match = /^Server listening to port: (\d+) \.\.\.$/.exec(line);
@@ -121,8 +131,7 @@ async function startServer(name: ServerName): Promise<{ child: ChildProcess; por
 async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> {
   const { child, port } = await startServer(server);
   const load = spawn(
-    process.execPath,
-    [
+    ...pin(0, process.execPath, [
       '--import',
       'tsx',
       'scripts/bench/load.ts',
@@ -133,7 +142,7 @@ async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> 
       '--timeout-ms',
       String(scenario.timeoutMs),
       ...scenario.args,
-    ],
+    ]),
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let output = '';
@@ -223,6 +232,7 @@ async function main(): Promise<void> {
       'storm-reps': { type: 'string', default: '1' },
       'storm-clients': { type: 'string', default: '10000' },
       only: { type: 'string' },
+      pin: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -231,10 +241,14 @@ async function main(): Promise<void> {
     process.stdout.write(HELP.replace('{names}', all.map((s) => s.name).join(', ')));
     return;
   }
+  if (values.pin) {
+    if (cpus().length < 2 || spawnSync('taskset', ['--version']).error !== undefined) throw new Error('--pin needs two CPUs and taskset (util-linux)');
+    pin = pinned;
+  }
   const only = values.only?.split(',');
   const chosen = only ? all.filter((s) => only.includes(s.name)) : all;
   const reps = { reps: Number(values.reps), 'latency-reps': Number(values['latency-reps']), 'storm-reps': Number(values['storm-reps']) };
-  console.log(`selectchat benchmark, ${new Date().toISOString()}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);
+  console.log(`selectchat benchmark, ${new Date().toISOString()}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})${values.pin ? ', servers pinned to CPU 1, the load generator to CPU 0' : ''}`);
   const summaries = new Map<string, Partial<Record<ServerName, Summary>>>();
   for (const scenario of chosen) {
     const servers: ServerName[] = scenario.python && HAVE_PYTHON ? ['project', 'plain', 'python'] : ['project', 'plain'];
