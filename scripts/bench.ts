@@ -248,7 +248,9 @@ async function main(): Promise<void> {
   const only = values.only?.split(',');
   const chosen = only ? all.filter((s) => only.includes(s.name)) : all;
   const reps = { reps: Number(values.reps), 'latency-reps': Number(values['latency-reps']), 'storm-reps': Number(values['storm-reps']) };
-  console.log(`selectchat benchmark, ${new Date().toISOString()}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})${values.pin ? ', servers pinned to CPU 1, the load generator to CPU 0' : ''}`);
+  const machine = `Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})`;
+  const pinning = values.pin ? ', servers pinned to CPU 1, the load generator to CPU 0' : '';
+  console.log(`selectchat benchmark, ${new Date().toISOString()}, ${machine}${pinning}`);
   const summaries = new Map<string, Partial<Record<ServerName, Summary>>>();
   for (const scenario of chosen) {
     const servers: ServerName[] = scenario.python && HAVE_PYTHON ? ['project', 'plain', 'python'] : ['project', 'plain'];
