@@ -21,37 +21,34 @@ import { Buffer } from 'node:buffer';
 export interface OutboxStep {
   readonly before: OutboxStep | undefined;
   readonly data: Buffer;
-  /** Bytes and writes from the start of the round up to this step. */
+  /** Bytes from the start of the round up to this step. */
   readonly bytes: number;
-  readonly writes: number;
   /** The last step made after this one, for the next outbox to share. */
   after: OutboxStep | undefined;
   /** This step's outbox as one buffer, once a connection has flushed it. */
   joined: Buffer | undefined;
 }
 
-/** Where every outbox of a round starts. */
+const NOTHING = Buffer.alloc(0);
+
+/** Where every outbox of a round starts: the one step with nothing before it. */
 export function emptyOutbox(): OutboxStep {
-  return { before: undefined, data: Buffer.alloc(0), bytes: 0, writes: 0, after: undefined, joined: undefined };
+  return { before: undefined, data: NOTHING, bytes: 0, after: undefined, joined: undefined };
 }
 
 /** The outbox `last` with `data` written after it: shared if the step made
  * last after `last` wrote the very same buffer. */
 export function nextStep(last: OutboxStep, data: Buffer): OutboxStep {
   if (last.after?.data === data) return last.after;
-  const step = { before: last, data, bytes: last.bytes + data.length, writes: last.writes + 1, after: undefined, joined: undefined };
+  const step = { before: last, data, bytes: last.bytes + data.length, after: undefined, joined: undefined };
   last.after = step;
   return step;
 }
 
 /** Every buffer of an outbox, in order, as one buffer. */
 export function joinSteps(last: OutboxStep): Buffer {
-  if (last.writes === 1) return last.data;
+  if (last.data.length === last.bytes) return last.data; // one write, or nothing before it
   const joined = Buffer.allocUnsafe(last.bytes);
-  let end = last.bytes;
-  for (let step: OutboxStep | undefined = last; step !== undefined && step.writes > 0; step = step.before) {
-    end -= step.data.length;
-    joined.set(step.data, end);
-  }
+  for (let step = last; step.before !== undefined; step = step.before) joined.set(step.data, step.bytes - step.data.length);
   return joined;
 }

@@ -111,7 +111,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private alarm: NodeJS.Timeout | undefined;
   private alarmAt = Infinity;
   /** Where every connection's outbox starts in this round (src/outbox.ts). */
-  emptyOutbox = emptyOutbox();
+  outboxStart = emptyOutbox();
   private interrupted = false;
   private nextConnectionId = 1;
   private connectionsQueued = 0;
@@ -405,7 +405,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     for (const connection of this.pendingWrites) connection.flush();
     this.pendingWrites.clear();
     // The next round's outboxes start from a new list, and this one is let go.
-    this.emptyOutbox = emptyOutbox();
+    this.outboxStart = emptyOutbox();
   }
 }
 
@@ -546,7 +546,7 @@ export class Connection<TInbox extends Inbox> {
   write(data: Buffer): void {
     if (this.closed) return;
     if (this.outbox === undefined) this.reactor.queueWrite(this);
-    this.outbox = nextStep(this.outbox ?? this.reactor.emptyOutbox, data);
+    this.outbox = nextStep(this.outbox ?? this.reactor.outboxStart, data);
   }
 
   /** Called by the reactor at the end of a round: everything written in the
