@@ -35,8 +35,11 @@ export interface Round {
   writableCount: number;
   /** What the loop did with it, in a few words each. */
   actions: string[];
-  /** Milliseconds spent waiting in select(), then working on what came back. */
+  /** Milliseconds asleep in select() waiting for an event, held there by
+   * the loop view (absent in recordings older than the hold's), then
+   * working on what came back. */
   waitedMs: number;
+  heldMs?: number;
   workedMs: number;
   state?: LoopState;
 }
@@ -82,14 +85,16 @@ export class RoundRecorder {
     };
   }
 
-  /** After select(): what came back (named now, before the round changes names). */
-  selected(readable: readonly unknown[], writable: readonly unknown[]): void {
+  /** After select(): what came back (named now, before the round changes
+   * names), and how long of its time the loop view held it. */
+  selected(readable: readonly unknown[], writable: readonly unknown[], heldMs = 0): void {
     const round = this.current!;
     round.readable = this.names(readable);
     round.readableCount = readable.length;
     round.writable = this.names(writable);
     round.writableCount = writable.length;
-    round.waitedMs = Date.now() - round.at;
+    round.heldMs = heldMs;
+    round.waitedMs = Date.now() - round.at - heldMs;
   }
 
   /** What the round did, in a few words. */
@@ -100,7 +105,7 @@ export class RoundRecorder {
   /** After the round: hands it to everyone listening. */
   done(): void {
     const round = this.current!;
-    round.workedMs = Date.now() - round.at - round.waitedMs;
+    round.workedMs = Date.now() - round.at - round.waitedMs - (round.heldMs ?? 0);
     if (this.wantsState && this.snapshot) round.state = this.snapshot();
     for (const listener of this.listeners) listener(round);
   }
