@@ -47,6 +47,11 @@ export class LoopHold {
     return { state: rounds > 0 ? 'stepping' : 'held', rounds };
   }
 
+  /** The loop is waiting here now, in select(). */
+  get holdsLoop(): boolean {
+    return this.waiting !== undefined;
+  }
+
   /** Milliseconds the current (or last) select() spent held. */
   get heldMs(): number {
     return this.heldInRound;

@@ -123,6 +123,12 @@ export class LoopView {
     // Node accepts a connection over the limit and closes it at once: the
     // descriptor is freed, and the chat's port never waits for one.
     server.maxConnections = limits.maxConnections;
+    // Node's header timeout starts with the first byte: a connection that
+    // sends none would be kept for ever.
+    server.on('connection', (socket) => {
+      const timer = setTimeout(() => socket.bytesRead === 0 && socket.destroy(), limits.headersTimeoutMs);
+      socket.once('close', () => clearTimeout(timer));
+    });
     const view = new LoopView(server, options, limits);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -7,20 +7,22 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LoopHold } from '../src/hold.js';
+import { type HoldStatus, LoopHold } from '../src/hold.js';
 import { formatRound, type Round } from '../src/trace.js';
-import { LoopView } from '../src/view.js';
+import { LoopView, type QueueSummary } from '../src/view.js';
 import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
 
 describe('the hold', () => {
   test('free, the loop passes; held, it waits; Step lets one round through; Resume all; release ends it', async () => {
     const hold = new LoopHold();
-    await hold.pass();
+    await hold.enter();
+    hold.leaveSelect();
     hold.pause();
     let passed = 0;
     const loop = (async () => {
       for (let round = 0; round < 5; round++) {
-        await hold.pass();
+        await hold.enter();
+        hold.leaveSelect();
         passed += 1;
       }
     })();
@@ -139,24 +141,21 @@ describe('the loop view over a live server', () => {
         .status,
       204,
     );
-    await events.next('held', (data: { held: boolean }) => data.held);
-    // The loop may be in select() now; a line ends that round, and then it is held.
-    alice.send('first');
-    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>first');
-    await events.next<Round>('round', (round) => round.actions.some((action) => action.includes('a line')));
-    alice.send('second, while held');
-    const queued = await events.next<{ queued: { kind: string; source: string; bytes: number }[] }>('queue', (data) =>
-      data.queued.some((entry) => entry.kind === 'data' && entry.source === 'alice@127.0.0.1'),
+    await events.next('hold', (status: HoldStatus) => status.state === 'held');
+    // The loop sleeps in select(): the line that wakes it is held there.
+    alice.send('while held');
+    const queued = await events.next<QueueSummary>('queue', (summary) =>
+      summary.shown.some((entry) => entry.kind === 'data' && entry.source === 'alice@127.0.0.1'),
     );
-    assert.ok(queued.queued.some((entry) => entry.bytes > 0));
+    assert.ok(queued.bytes > 0 && queued.events > 0);
     assert.equal(events.pendingRounds, 0, 'no round ran while held');
 
     await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"step"}' });
     const stepped = await events.next<Round>('round');
     assert.deepEqual(stepped.actions, ['alice@127.0.0.1: a line, sent to 1']);
-    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>second, while held');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>while held');
     bob.send('third');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await events.next<QueueSummary>('queue', (summary) => summary.shown.some((entry) => entry.kind === 'data' && entry.source === 'bob@127.0.0.1'));
     assert.equal(events.pendingRounds, 0, 'one step, one round');
 
     await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"resume"}' });
