@@ -36,9 +36,12 @@ export interface ViewLimits {
   requestTimeoutMs: number;
   /** Pages streaming rounds at once; more are answered 503. */
   maxStreams: number;
-  /** Bytes a stream may hold unsent: a page that reads this slowly is cut
-   * off (its browser reconnects and starts from the newest rounds). */
+  /** Bytes a stream may hold unsent: past this, rounds are not sent to it
+   * (the page misses them) until it has read what it holds. */
   streamBufferBytes: number;
+  /** A page that has read nothing of that for this long is cut off: its
+   * memory is freed, and its browser reconnects once it can read again. */
+  stalledStreamMs: number;
 }
 
 export const DEFAULT_VIEW_LIMITS: ViewLimits = {
@@ -46,16 +49,19 @@ export const DEFAULT_VIEW_LIMITS: ViewLimits = {
   headersTimeoutMs: 5000,
   requestTimeoutMs: 10_000,
   maxStreams: 8,
-  streamBufferBytes: 512 * 1024,
+  streamBufferBytes: 256 * 1024,
+  stalledStreamMs: 10_000,
 };
 
 /** Rounds kept for a page that opens late, and sent to it first (as many
- * of the newest as fit in half its stream's buffer). */
+ * of the newest as fit in its stream's buffer). */
 const ROUNDS_KEPT = 300;
 /** How often a held loop's queue is sent. */
 const QUEUE_EVERY_MS = 250;
 /** Rows of the queue sent to the page; the rest are summed up. */
 const QUEUE_ROWS = 12;
+/** Actions of a round sent to the page; the rest are counted. */
+const ACTIONS_SENT = 100;
 /** The largest command body, in bytes. */
 const MAX_COMMAND_BYTES = 1024;
 
@@ -95,7 +101,8 @@ export class LoopView {
   readonly limits: ViewLimits;
   /** The newest rounds, each as the event it is sent as. */
   private readonly rounds: string[] = [];
-  private readonly pages = new Set<ServerResponse>();
+  /** Every page streaming rounds, and since when it has been too slow to send to. */
+  private readonly pages = new Map<ServerResponse, { stalledSince: number | undefined }>();
   private readonly page = readFileSync(new URL('./view.html', import.meta.url), 'utf8').replace('/*WHERE*/ null', JSON.stringify(locateSteps()));
   private queueTimer: NodeJS.Timeout | undefined;
   private lastStatus = '';
@@ -150,9 +157,19 @@ export class LoopView {
     return this.pages.size;
   }
 
+  /** Bytes written to the pages' streams and not yet sent. */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const page of this.pages.keys()) bytes += page.writableLength;
+    return bytes;
+  }
+
   /** A round is done: kept, and sent to every page. */
   readonly add = (round: Round): void => {
-    const message = event('round', round);
+    // A round that accepted thousands at once says so in thousands of
+    // actions: the page shows a screenful, and the count.
+    const sent = round.actions.length > ACTIONS_SENT ? { ...round, actions: round.actions.slice(0, ACTIONS_SENT), actionCount: round.actions.length } : round;
+    const message = event('round', sent);
     this.rounds.push(message);
     if (this.rounds.length > ROUNDS_KEPT) this.rounds.shift();
     this.broadcast(message);
@@ -160,7 +177,7 @@ export class LoopView {
 
   close(): void {
     clearInterval(this.queueTimer);
-    for (const page of this.pages) page.end();
+    for (const page of this.pages.keys()) page.end();
     this.server.close();
     // A browser keeps its connections open; they must not keep the process.
     this.server.closeAllConnections();
@@ -217,12 +234,12 @@ export class LoopView {
       return;
     }
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    this.pages.add(response);
+    this.pages.set(response, { stalledSince: undefined });
     response.on('close', () => this.pages.delete(response));
     this.send(response, event('hello', { replay: this.options.recording !== undefined, hold: this.options.hold?.status }));
-    // The newest rounds that fit in half the stream's buffer, oldest first.
+    // The newest rounds that fit in the stream's buffer, oldest first.
     let fit = this.rounds.length;
-    for (let bytes = 0; fit > 0 && bytes + this.rounds[fit - 1]!.length <= this.limits.streamBufferBytes / 2; fit--) {
+    for (let bytes = 0; fit > 0 && bytes + this.rounds[fit - 1]!.length <= this.limits.streamBufferBytes; fit--) {
       bytes += this.rounds[fit - 1]!.length;
     }
     for (const message of this.rounds.slice(fit)) this.send(response, message);
@@ -282,15 +299,23 @@ export class LoopView {
   }
 
   private broadcast(message: string): void {
-    for (const page of this.pages) this.send(page, message);
+    for (const page of this.pages.keys()) this.send(page, message);
   }
 
-  /** A page that has let its stream hold too much is cut off: its memory
-   * is freed now, and its browser reconnects once it can read again. */
+  /** Writes to a page that has room: each stream holds at most its buffer
+   * and one message more. A page that has taken nothing for too long is
+   * cut off. */
   private send(page: ServerResponse, message: string): void {
-    if (page.destroyed) return;
-    page.write(message);
-    if (page.writableLength > this.limits.streamBufferBytes) {
+    const stream = this.pages.get(page);
+    if (stream === undefined || page.destroyed) return;
+    if (page.writableLength <= this.limits.streamBufferBytes) {
+      stream.stalledSince = undefined;
+      page.write(message);
+      return;
+    }
+    const now = Date.now();
+    stream.stalledSince ??= now;
+    if (now - stream.stalledSince >= this.limits.stalledStreamMs) {
       this.pages.delete(page);
       page.destroy();
     }
