@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
 import { CHUNK_OVERHEAD } from '../src/reactor.js';
 import type { Round } from '../src/trace.js';
-import { chatPair, RawClient, startServer, within } from './helpers/chat.js';
+import { ChildProgram, chatPair, RawClient, startServer, within } from './helpers/chat.js';
 import { header } from './helpers/frames.js';
 
 /** Resolves once `ready()` is true, looking after every few milliseconds:
@@ -115,9 +115,9 @@ describe('the hold against the real loop', () => {
   });
 });
 
-describe('input piling up one byte at a time', () => {
-  const budget = 1024 * 1024;
+const budget = 1024 * 1024;
 
+describe('input piling up one byte at a time', () => {
   test('held, one-byte chunks from strangers stop being read within the budget, counted at what each costs', async () => {
     const hold = new LoopHold();
     const chat = await startServer({ hold, inputBudget: budget });
@@ -161,5 +161,35 @@ describe('input piling up one byte at a time', () => {
     await alice.closed;
     bob.send('still here');
     await chat.stop();
+  });
+});
+
+describe('the server held and flooded one byte at a time', () => {
+  test('its memory stays within the budget, and Ctrl-C still stops it at once', async (t) => {
+    const program = ChildProgram.start(
+      'scripts/server.ts',
+      ['--port', '0', '--view', '0', '--input-budget', String(budget)],
+      ['--import', './test/helpers/report-peak-rss.ts'],
+    );
+    const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
+    const view = new URL((await program.line(/^Loop view: /)).slice('Loop view: '.length));
+    const paused = await fetch(new URL(`/command${view.search}`, view), { method: 'POST', body: '{"command":"pause"}' });
+    assert.equal(paused.status, 204);
+    const strangers = await Promise.all(Array.from({ length: 200 }, () => RawClient.connect(port)));
+    for (const stranger of strangers) stranger.socket.setNoDelay(true);
+    const until = Date.now() + 3000;
+    let written = 0;
+    while (Date.now() < until) {
+      for (const stranger of strangers) stranger.writeRaw('x');
+      written += strangers.length;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const stoppedAt = Date.now();
+    program.child.kill('SIGINT');
+    assert.deepEqual(await within(5000, 'the server stopping', program.exited), { code: 0, signal: null });
+    const peakMb = Number(/peak RSS: (\d+) MB/.exec(program.stderr)![1]);
+    t.diagnostic(`${written} one-byte writes from 200 strangers while held; server peak RSS ${peakMb} MB; stopped ${Date.now() - stoppedAt} ms after SIGINT`);
+    assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
+    for (const stranger of strangers) stranger.socket.destroy();
   });
 });

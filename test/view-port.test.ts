@@ -128,7 +128,7 @@ describe('a refused request with a body', () => {
 
 describe("the view's event streams", () => {
   test('past the cap a page is answered 503; a page that stops reading is cut off, and its place is free again', async () => {
-    const view = await LoopView.start({ port: 0, hold: new LoopHold(), limits: { maxStreams: 2, streamBufferBytes: 256 * 1024 } });
+    const view = await LoopView.start({ port: 0, hold: new LoopHold(), limits: { maxStreams: 2, streamBufferBytes: 256 * 1024, stalledStreamMs: 300 } });
     const path = `/events?token=${view.token}`;
     const reader = request({ host: '127.0.0.1', port: view.port, path });
     const reading = new Promise<void>((resolve) => reader.on('response', (res) => res.once('data', () => resolve()).resume()));
@@ -147,12 +147,17 @@ describe("the view's event streams", () => {
     );
     assert.equal((await ask(view.port, path)).status, 503);
 
-    // Rounds of 50 kB each until the stalled page holds more than its share.
+    // Rounds of 50 kB each: the stalled page fills its share, then takes
+    // nothing for longer than it may.
+    let heldAtMost = 0;
     for (let round = 1; view.streams === 2 && round < 10_000; round++) {
       view.add(bigRound(round, 50_000));
-      await new Promise((resolve) => setImmediate(resolve));
+      heldAtMost = Math.max(heldAtMost, view.bufferedBytes);
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
     assert.equal(view.streams, 1, 'the stalled page was cut off; the one that reads stays');
+    assert.ok(heldAtMost <= 2 * (256 * 1024 + 60_000), `${heldAtMost} bytes held unsent by two streams`);
+    assert.equal(view.bufferedBytes, 0, 'its memory went with it');
     assert.equal(
       await new Promise<number>((resolve) =>
         request({ host: '127.0.0.1', port: view.port, path }, (res) => {

@@ -2,7 +2,7 @@
 // checks, the event stream, and holding and stepping the real loop.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,7 +172,10 @@ describe('recording and replay', () => {
   test('--record writes the very rounds --trace prints; the replay serves them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
     const file = join(dir, 'rounds.jsonl');
+    // A file already there, readable by all: the recording makes it private.
+    writeFileSync(file, 'old\n', { mode: 0o644 });
     const { program, port } = await startServerProgram(['--trace', '--record', file]);
+    assert.equal(statSync(file).mode & 0o777, 0o600, "the recording holds everyone's chat: its owner only may read it");
     const alice = await RawClient.join(port, 'alice');
     const bob = await RawClient.join(port, 'bob');
     alice.send('recorded');
