@@ -166,16 +166,22 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
 
   /** Over the input budget, the connection holding the most input is cut
    * off, then the next, until the input held is within the budget again.
-   * (At the end of a round the loop has taken every whole frame it was
-   * watching for, so what is held is mostly frames not yet finished.) */
+   * A client with a whole frame waiting is not to blame while the room
+   * goes on: the loop takes its frames, one a round, while reading stays
+   * stopped, and that frees the budget. What only the client can free is a
+   * frame it has begun and not finished. (While the room is paused, no one's
+   * frames are taken, and every byte held counts.) */
   private checkInputBudget(named: Iterable<TClient>, verdicts: Verdict<TClient>[]): void {
     let held = this.reactor.inputBytes;
     const budget = this.limits.inputBudget;
     if (held < budget) return;
+    const clients = [...named, ...this.handshakes.keys()];
+    const served = (client: TClient) => client.readable && !this.paused;
+    for (const client of clients) if (served(client)) held -= client.heldBytes;
+    if (held < budget) return;
     const judged = new Set(verdicts.map((verdict) => verdict.client));
-    const holders = [...named, ...this.handshakes.keys()]
-      .filter((client) => client.heldBytes > 0 && !judged.has(client))
-      .sort((a, b) => b.heldBytes - a.heldBytes);
+    const holders = clients.filter((client) => !served(client) && client.heldBytes > 0 && !judged.has(client));
+    holders.sort((a, b) => b.heldBytes - a.heldBytes);
     for (const client of holders) {
       if (held < budget) break;
       verdicts.push({

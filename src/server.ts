@@ -232,19 +232,12 @@ export class ChatServer {
     this.trace?.did(`server: accepted connection ${client.id} from ${client.remoteAddress}`);
   }
 
-  /** A client is readable. The original reads one message per select();
-   * here every whole frame the client has sent so far is handled in this
-   * round, so that the others get them in one write each (the frames are
-   * already in memory, so nothing blocks). A client that becomes congested
-   * meanwhile stops the round's reading. */
+  /** A client is readable: one message from it, its handshake, a chat line
+   * or its departure. Like the recipe's `receive(sock)`, one message a
+   * round: whatever else the client has sent waits, and select() reports
+   * it again next round, so a client sending flat out gets one turn a
+   * round like everyone else. */
   private serve(sock: ChatConnection, inputs: Source[]): void {
-    do {
-      this.serveOne(sock, inputs);
-    } while (!sock.closed && sock.readable && this.mayProceed(sock));
-  }
-
-  /** One frame from a client: its handshake, a chat line, or its departure. */
-  private serveOne(sock: ChatConnection, inputs: Source[]): void {
     let data: DecodedPickle | null;
     try {
       data = receive(sock);

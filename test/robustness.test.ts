@@ -284,3 +284,56 @@ describe('load', () => {
     assert.ok(elapsedMs < 1000, `exited after ${elapsedMs} ms`);
   });
 });
+
+describe('a fair share for every client', () => {
+  test("one message per readable socket per round: a client's thousand lines at once and another's one, in the recipe's order", async (t) => {
+    const served: string[][] = [];
+    const chat = await startServer({ onRound: (round) => served.push(round.actions.filter((action) => action.includes(': a line'))) });
+    t.after(() => chat.stop());
+    const { alice, bob } = await chatPair(chat.port);
+    const carol = await RawClient.join(chat.port, 'carol');
+    await Promise.all([alice.next(), bob.next()]);
+    // Both writes reach the kernel before the server's next look at its
+    // sockets: one round finds alice and bob readable together.
+    alice.writeRaw(Buffer.concat(Array.from({ length: 1000 }, (_, n) => frame(`A${n + 1}`))));
+    bob.send('B1');
+    const heard: string[] = [];
+    while (heard.length < 1001) heard.push((await carol.next())!);
+    const expected = ['A1', 'B1', ...Array.from({ length: 999 }, (_, n) => `A${n + 2}`)];
+    assert.deepEqual(
+      heard,
+      expected.map((text) => `\n#[${text.startsWith('A') ? 'alice' : 'bob'}@127.0.0.1]>>${text}`),
+    );
+    assert.deepEqual(served.filter((actions) => actions.length > 0)[0], ['alice@127.0.0.1: a line, sent to 2', 'bob@127.0.0.1: a line, sent to 2']);
+    assert.ok(
+      served.every((actions) => actions.filter((action) => action.startsWith('alice')).length <= 1),
+      'no round serves two of one client',
+    );
+  });
+
+  test("a client flooding one-character lines does not hold back another's line, and the room catches up", async (t) => {
+    const { program, port } = await startServerProgram();
+    t.after(() => program.child.kill('SIGKILL'));
+    const { alice: carol, bob } = await chatPair(port);
+    const mallory = await RawClient.join(port, 'mallory');
+    await Promise.all([carol.next(), bob.next()]);
+    // 20,000 frames: more than the server reads in one go and more than an
+    // inbox holds before the server stops reading and TCP holds the rest.
+    const FLOOD = 20_000;
+    mallory.writeRaw(Buffer.concat(Array.from({ length: FLOOD }, (_, n) => frame(String(n % 10)))));
+    bob.send('while the flood goes on');
+    let position = 0;
+    let bobAt = -1;
+    for (let malloryLines = 0; malloryLines < FLOOD; position++) {
+      const message = (await carol.next())!;
+      if (message === '\n#[bob@127.0.0.1]>>while the flood goes on') bobAt = position;
+      else assert.equal(message, `\n#[mallory@127.0.0.1]>>${malloryLines++ % 10}`, "mallory's lines, every one, in order");
+    }
+    t.diagnostic(`bob's line came after ${bobAt} of mallory's ${FLOOD} lines`);
+    // Drained a round at a time, bob's line would come after thousands.
+    assert.ok(bobAt >= 0 && bobAt < 100, `bob's line came after ${bobAt} of mallory's`);
+    // Nothing of the flood is left to relay: bob's next line is carol's next message.
+    bob.send('after the flood');
+    assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>after the flood');
+  });
+});
