@@ -2,10 +2,11 @@
 // everyone else goes on without losing a line.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { encodePickle } from '../src/pickle.js';
 import { frame } from '../src/wire.js';
-import { chatPair, peakRssMb, RawClient, startServer, startServerProgram, stillChatting } from './helpers/chat.js';
+import { ChildProgram, chatPair, peakRssMb, RawClient, ROOT, startServer, startServerProgram, stillChatting, within } from './helpers/chat.js';
 import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
 
@@ -335,5 +336,63 @@ describe('a fair share for every client', () => {
     // Nothing of the flood is left to relay: bob's next line is carol's next message.
     bob.send('after the flood');
     assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>after the flood');
+  });
+});
+
+describe('deadlines when the wall clock steps', () => {
+  /** The server program, with a wall clock that steps by `stepMs` on SIGUSR2
+   * (test/helpers/step-wall-clock.ts); Alice and Bob in the room, a
+   * stranger that has not sent its name, and half of a frame from Bob. */
+  async function roomAboutToStep(stepMs: number, args: string[]) {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './test/helpers/step-wall-clock.ts', 'scripts/server.ts', '--port', '0', ...args], {
+      cwd: ROOT,
+      stdio: 'pipe',
+      env: { ...process.env, WALL_CLOCK_STEP_MS: String(stepMs) },
+    });
+    const program = new ChildProgram(child);
+    const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
+    const { alice, bob } = await chatPair(port);
+    const unfinished = frame('finished after the step');
+    bob.writeRaw(unfinished.subarray(0, 10));
+    // Bob's bytes went first: the round that accepts the stranger has them.
+    const stranger = await RawClient.connect(port);
+    await program.line(/got connection 3 /);
+    child.kill('SIGUSR2');
+    await program.errorLine(/^wall clock stepped/);
+    return { program, port, alice, bob, stranger, rest: unfinished.subarray(10) };
+  }
+
+  test('an hour ahead: no deadline passes early', async (t) => {
+    const { program, port, alice, bob, stranger, rest } = await roomAboutToStep(3600_000, []);
+    t.after(() => program.child.kill('SIGKILL'));
+    // Carol's join is a round, and every round looks at the deadlines: on
+    // the wall clock, the stranger's 10 s and Bob's 30 s would be long gone.
+    const carol = await RawClient.join(port, 'carol');
+    stranger.send('NAME: dave');
+    assert.equal(await stranger.next(), 'CLIENT: 127.0.0.1');
+    bob.writeRaw(rest);
+    assert.equal(await carol.next(), '\n(Connected: New client (4) from dave@127.0.0.1)');
+    assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>finished after the step');
+    assert.equal(await alice.next(), '\n(Connected: New client (3) from carol@127.0.0.1)');
+    assert.equal(await alice.next(), '\n(Connected: New client (4) from dave@127.0.0.1)');
+    assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>finished after the step');
+    assert.deepEqual(
+      program.output.filter((line) => line.includes('dropping')),
+      [],
+    );
+  });
+
+  test('an hour back: no deadline passes late', async (t) => {
+    const { program, alice, stranger } = await roomAboutToStep(-3600_000, ['--handshake-timeout', '2', '--frame-timeout', '2']);
+    t.after(() => program.child.kill('SIGKILL'));
+    // On the wall clock, both would wait an hour more. (The bound only turns
+    // a hang into a failure.)
+    const drops = await within(20_000, 'both deadlines', Promise.all([program.line(/dropping/), program.line(/dropping/)]));
+    assert.deepEqual(drops.sort(), [
+      'Chat server: dropping client 2 (bob@127.0.0.1): frame not finished within 2 s',
+      'Chat server: dropping connection 3 from 127.0.0.1: no handshake within 2 s',
+    ]);
+    await stranger.expectClosed();
+    assert.equal(await alice.next(), '\n(Now hung up: Client from bob@127.0.0.1)');
   });
 });
