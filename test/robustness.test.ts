@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { encodePickle } from '../src/pickle.js';
 import { frame } from '../src/wire.js';
@@ -394,5 +395,58 @@ describe('deadlines when the wall clock steps', () => {
     ]);
     await stranger.expectClosed();
     assert.equal(await alice.next(), '\n(Now hung up: Client from bob@127.0.0.1)');
+  });
+});
+
+describe('a peer that vanishes without a word', () => {
+  /** The kernel's timer on the server's end of a client's connection, from
+   * /proc/net/tcp (Linux): 2 is the keepalive timer, 0 none, 1 a
+   * retransmission pending; `seconds` until it goes off. */
+  function serverSideTimer(port: number, client: RawClient): { kind: number; seconds: number } {
+    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+    const [local, remote] = [`0100007F:${hex(port)}`, `0100007F:${hex(client.socket.localPort!)}`];
+    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1] !== local || fields[2] !== remote) continue;
+      const [kind, when] = fields[5]!.split(':');
+      // The kernel counts in hundredths of a second (USER_HZ).
+      return { kind: Number.parseInt(kind!, 16), seconds: Number.parseInt(when!, 16) / 100 };
+    }
+    throw new Error(`no connection ${local} -> ${remote} in /proc/net/tcp`);
+  }
+
+  /** The timer once the handshake's reply has been acknowledged: a
+   * retransmission timer would hide the keepalive one until then. */
+  async function quietTimer(port: number, client: RawClient): Promise<{ kind: number; seconds: number }> {
+    for (;;) {
+      const timer = serverSideTimer(port, client);
+      if (timer.kind !== 1) return timer;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  for (const [args, expected] of [
+    [[], 60],
+    [['--keepalive', '45'], 45],
+  ] as const) {
+    test(`every connection has a keepalive timer (${args.join(' ') || 'by default'}: ${expected} s of silence)`, async (t) => {
+      const { program, port } = await startServerProgram([...args]);
+      t.after(() => program.child.kill('SIGKILL'));
+      const alice = await RawClient.join(port, 'alice');
+      const stranger = await RawClient.connect(port);
+      await program.line(/got connection 2 /);
+      for (const client of [alice, stranger]) {
+        const timer = await quietTimer(port, client);
+        assert.equal(timer.kind, 2, 'the keepalive timer is armed');
+        assert.ok(timer.seconds > expected - 10 && timer.seconds <= expected, `the first probe in ${timer.seconds} s`);
+      }
+    });
+  }
+
+  test('--keepalive 0: no keepalive timer', async (t) => {
+    const { program, port } = await startServerProgram(['--keepalive', '0']);
+    t.after(() => program.child.kill('SIGKILL'));
+    const alice = await RawClient.join(port, 'alice');
+    assert.equal((await quietTimer(port, alice)).kind, 0);
   });
 });
