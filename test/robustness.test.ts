@@ -340,6 +340,34 @@ describe('a fair share for every client', () => {
   });
 });
 
+describe('a fair share, within the input budget', () => {
+  test('whole lines waiting for their turn are not held against their senders: past the budget, nobody is cut off', async (t) => {
+    const chat = await startServer({ inputBudget: 64 * 1024 });
+    t.after(() => chat.stop());
+    const watcher = await RawClient.join(chat.port, 'watcher');
+    const SENDERS = 4;
+    const LINES = 1000;
+    const senders = [];
+    for (let s = 0; s < SENDERS; s++) senders.push(await RawClient.join(chat.port, `sender${s}`));
+    while ((await watcher.next()) !== `\n(Connected: New client (${SENDERS + 1}) from sender${SENDERS - 1}@127.0.0.1)`);
+    // About 110 KiB each, 440 KiB in all: seven times the budget, all of it whole lines.
+    senders.forEach((sender, s) => {
+      sender.writeRaw(Buffer.concat(Array.from({ length: LINES }, (_, n) => frame(`${n} `.padEnd(100, String(s))))));
+    });
+    const next = new Array<number>(SENDERS).fill(0);
+    for (let heard = 0; heard < SENDERS * LINES; heard++) {
+      const message = (await watcher.next())!;
+      const [, s] = /^\n#\[sender(\d)@127\.0\.0\.1\]>>/.exec(message) ?? assert.fail(`unexpected ${JSON.stringify(message)}`);
+      assert.equal(message, `\n#[sender${s}@127.0.0.1]>>${`${next[Number(s)]} `.padEnd(100, s)}`, 'every line, in order');
+      next[Number(s)]! += 1;
+    }
+    assert.deepEqual(
+      chat.logged.filter((line) => line.includes('dropping')),
+      [],
+    );
+  });
+});
+
 describe('deadlines when the wall clock steps', () => {
   /** The server program, with a wall clock that steps by `stepMs` on SIGUSR2
    * (test/helpers/step-wall-clock.ts); Alice and Bob in the room, a
