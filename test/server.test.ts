@@ -87,8 +87,8 @@ describe('the chat server', () => {
 
   test('a client that never sends its name is dropped after the handshake timeout', async () => {
     const silent = await RawClient.connect(chat.port);
-    await silent.expectClosed();
-    assert.match(await chat.logLine(/dropping/), /^Chat server: dropping connection \d+ from 127\.0\.0\.1: no handshake within 0\.3 s$/);
+    assert.equal(await silent.expectRefused(), 'no handshake within 0.3 s');
+    assert.match(await chat.logLine(/refused/), /^Chat server: refused connection \d+ from 127\.0\.0\.1: no handshake within 0\.3 s$/);
   });
 
   test('an empty message is ignored, not taken for a hang-up', async () => {
@@ -152,8 +152,8 @@ describe('the chat server', () => {
     const alice = await RawClient.join(chat.port, 'alice');
     const stranger = await RawClient.connect(chat.port);
     stranger.send('hello without a name');
-    await stranger.expectClosed();
-    assert.match(await chat.logLine(/dropping/), /^Chat server: dropping connection \d+ from 127\.0\.0\.1: first message is not "NAME: <name>"$/);
+    assert.equal(await stranger.expectRefused(), 'first message is not "NAME: <name>"');
+    assert.match(await chat.logLine(/refused/), /^Chat server: refused connection \d+ from 127\.0\.0\.1: first message is not "NAME: <name>"$/);
     await RawClient.join(chat.port, 'bob');
     assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
   });
@@ -163,6 +163,7 @@ describe('the chat server', () => {
     const mallory = await RawClient.join(chat.port, 'mallory');
     await alice.next();
     mallory.writeRaw(Buffer.concat([Buffer.from('0000000500000000', 'hex'), Buffer.from('cos\nsystem\n', 'latin1').subarray(0, 5)]));
+    assert.match((await mallory.next())!, /^\n\(Dropped: pickle opcode GLOBAL is not allowed/);
     await mallory.expectClosed();
     assert.match(await chat.logLine(/dropping/), /^Chat server: dropping client \d+ \(mallory@127\.0\.0\.1\): pickle opcode GLOBAL is not allowed/);
     assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
