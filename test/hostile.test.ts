@@ -304,9 +304,12 @@ describe('what the server relays', () => {
       await chat.logLine(/not relaying/),
       /^Chat server: not relaying a line from client \d+ \(alice@127\.0\.0\.1\): as relayed it would be a frame of 1034 bytes, over the limit of 1024$/,
     );
+    // The sender is told, and stays.
+    assert.equal(await alice.next(), '\n(Not relayed: as relayed it would be a frame of 1034 bytes, over the limit of 1024)');
     // A protocol-0 pickle holds text as Latin-1: 600 bytes in, 1,200 bytes of UTF-8 out.
     alice.writeRaw(rawFrame(Buffer.concat([Buffer.from('V'), Buffer.alloc(600, 0xe9), Buffer.from('\n.')])));
     assert.match(await chat.logLine(/not relaying/), /would be a frame of 1234 bytes, over the limit of 1024$/);
+    assert.equal(await alice.next(), '\n(Not relayed: as relayed it would be a frame of 1234 bytes, over the limit of 1024)');
     await stillChatting(alice, bob, { skipOthers: true }, 'short enough');
     await chat.stop();
   });
