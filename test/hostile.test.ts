@@ -170,15 +170,20 @@ describe('a paused room', () => {
 });
 
 describe('one host against the room', () => {
-  test('one address cannot take the room: past --max-per-address it is refused, and another address gets in', async () => {
+  test('one address cannot take the room: past --max-per-address it is refused, and another address gets in', async (t) => {
     const chat = await startServer({ maxClients: 50, maxPerAddress: 10 });
+    const silent: Socket[] = [];
+    t.after(() => {
+      for (const socket of silent) socket.destroy();
+      return chat.stop();
+    });
     const hog = await Promise.all(Array.from({ length: 10 }, (_, i) => RawClient.join(chat.port, `hog${i}`)));
     // More from the same address: one is told why; the many that say
     // nothing hold no socket for long, nor the sockets kept for refusals.
     const told = await RawClient.connect(chat.port);
     told.send('NAME: hog10');
     assert.equal(await told.expectRefused(), 'too many connections from 127.0.0.1 (10)');
-    const silent = await Promise.all(Array.from({ length: 120 }, () => rawSocket(chat.port)));
+    silent.push(...(await Promise.all(Array.from({ length: 120 }, () => rawSocket(chat.port)))));
     const newcomer = await within(10_000, "the other address's join", RawClient.join(chat.port, 'guest', 'str', '127.0.0.2'));
     assert.match((await hog[0]!.next())!, /^\n\(Connected: New client \(\d+\) from hog\d+@127\.0\.0\.1\)$/);
     newcomer.send('hello from elsewhere');
@@ -187,8 +192,6 @@ describe('one host against the room', () => {
       if (heard === '\n#[guest@127.0.0.2]>>hello from elsewhere') break;
       assert.match(heard!, /^\n\(Connected: /);
     }
-    for (const socket of silent) socket.destroy();
-    await chat.stop();
   });
 
   test('refused clients that close at once and retry in a loop do not keep newcomers out; the log sums the refusals up', async (t) => {
