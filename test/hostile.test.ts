@@ -230,6 +230,7 @@ describe('one host against the room', () => {
     const seconds = (Date.now() - started) / 1000;
     await chat.logLine(/more connections in the last second/);
     const refusalLines = chat.logged.filter((line) => line.includes('refused'));
+    t.diagnostic(`${attempts} refusals in ${seconds.toFixed(1)} s, ${refusalLines.length} log lines; 10 of 10 newcomers in`);
     assert.ok(attempts > 200, `only ${attempts} attempts`);
     // One whole line, then one summary a second.
     assert.ok(refusalLines.length <= Math.ceil(seconds) + 2, `${refusalLines.length} refusal lines for ${attempts} refusals in ${seconds} s`);
