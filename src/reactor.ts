@@ -90,6 +90,10 @@ const CONSOLE_HIGH_WATER = 1024;
 /** At most this many extra turns of Node's loop gather new connections. */
 const MAX_GATHER_TURNS = 128;
 
+/** Bytes read and thrown away from a closed connection before it is
+ * dropped outright: its peer is sending, not listening for the end. */
+const DISCARDED_AFTER_CLOSE = 256 * 1024;
+
 /** One turn of Node's loop: the callbacks of pending I/O run first. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -577,10 +581,21 @@ export class Connection<TInbox extends Inbox> {
     this.flush();
     this.closed = true;
     this.reactor.forget(this);
+    // end() sends FIN after the output: the peer reads everything, then
+    // the end. Closing outright with bytes unread would make the kernel
+    // send a reset, which can destroy output the peer has not read yet.
     this.socket.end();
     // Whatever the peer still sends is read and thrown away, so that its end
     // of the stream is seen and the socket freed as soon as the peer closes.
-    this.socket.removeAllListeners('data').on('data', ignore).resume();
+    // Reading must start at the handle: forget() stopped it there, and the
+    // stream's resume() alone would not start it again (src/streams.ts).
+    // A peer that goes on sending past a limit is not worth the time.
+    let discarded = 0;
+    this.socket.removeAllListeners('data').on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARDED_AFTER_CLOSE) this.socket.destroy();
+    });
+    startReadingNow(this.socket);
     // A closed connection must not keep the process alive, nor stay open
     // for a peer that never reads.
     this.socket.unref();
@@ -651,8 +666,6 @@ export class Console {
     this.input.pause();
   }
 }
-
-function ignore(): void {}
 
 /** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */
 function cleanAddress(address: string | undefined): string {
