@@ -37,10 +37,7 @@ describe('scripts/client.ts against a hostile server', () => {
     for (const [sent] of HOSTILE_LINES) socket.write(frame(sent));
     socket.end();
     assert.deepEqual(await client.exited, { code: 0, signal: null });
-    assert.deepEqual(client.output, [
-      `Now connected to chat server@ port ${port}`,
-      ...HOSTILE_LINES.flatMap(([, shown]) => ['', shown]),
-    ]);
+    assert.deepEqual(client.output, [`Now connected to chat server@ port ${port}`, ...HOSTILE_LINES.flatMap(([, shown]) => ['', shown])]);
   });
 
   test('a frame as large as a relayed 1 MiB line is taken; a header promising 4 GiB is refused', async () => {
