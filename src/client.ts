@@ -81,8 +81,10 @@ export class ChatClient {
   private exitCode = 0;
   /** The end of input was reached, and the server told there is no more. */
   private outputClosed = false;
-  /** Lines not delivered though the connection stayed: refused here or by the server. */
-  private linesRefused = 0;
+  /** Lines not delivered though the connection stayed: refused here as
+   * too long to relay, or sent and not relayed by the server. */
+  private linesNotSent = 0;
+  private linesNotRelayed = 0;
   /** A message that came with the handshake's reply, printed by run(). */
   private early: Received | undefined;
   private readonly sent = new SentLines();
@@ -245,8 +247,9 @@ export class ChatClient {
     }
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
-    } else if (this.exitCode === 0 && this.linesRefused > 0) {
-      this.screen.printError(`Why: ${count(this.linesRefused, 'line')} of ${this.sent.count + this.linesRefused} not delivered (the reasons are above)`);
+    } else if (this.exitCode === 0 && this.linesNotSent + this.linesNotRelayed > 0) {
+      const lost = this.linesNotSent + this.linesNotRelayed;
+      this.screen.printError(`Why: ${count(lost, 'line')} of ${this.sent.count + this.linesNotSent} not delivered (the reasons are above)`);
       this.exitCode = 1;
     }
     this.close();
@@ -267,7 +270,7 @@ export class ChatClient {
       const tooLarge = this.tooLargeToSend(data);
       if (tooLarge !== undefined) {
         this.screen.printError(`Not sent: ${tooLarge}`);
-        this.linesRefused += 1;
+        this.linesNotSent += 1;
         continue;
       }
       send(this.sock!, data, this.shape);
@@ -311,7 +314,7 @@ export class ChatClient {
         const shown = showControls(reason!);
         if (kind === 'Not relayed') {
           this.screen.printError(`Not relayed by the server: ${shown}`);
-          this.linesRefused += 1;
+          this.linesNotRelayed += 1;
           this.trace?.did('server: a line of ours not relayed');
         } else if (kind === 'Refused') {
           this.failed(`the server refused this client: ${shown}`);
