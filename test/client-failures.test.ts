@@ -5,33 +5,27 @@
 
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { frame } from '../src/wire.js';
 import { ChildProgram, firstFrame, handMadeServer, within } from './helpers/chat.js';
 
-describe('scripts/client.ts against a server that fails it', () => {
-  let server: Awaited<ReturnType<typeof handMadeServer>>;
-  let port: number;
-
-  beforeEach(async () => {
-    server = await handMadeServer();
-    port = server.port;
-  });
-  afterEach(() => server.close());
-
-  function startClient(extra: string[] = []): ChildProgram {
-    return ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port), ...extra]);
-  }
-
+/** A server made by hand for one test, and the client started against it. */
+async function clientOfHandMadeServer(t: TestContext, extra: string[] = []) {
+  const server = await handMadeServer();
+  t.after(() => server.close());
+  const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(server.port), ...extra]);
   /** The server's side once the client has sent its name. */
-  async function named(): Promise<Socket> {
+  const named = async (): Promise<Socket> => {
     const socket = await server.accepted;
     await firstFrame(socket);
     return socket;
-  }
+  };
+  return { port: server.port, client, named };
+}
 
-  test('a server that accepts and never answers: given up after --handshake-timeout, exit 1', async () => {
-    const client = startClient(['--handshake-timeout', '1']);
+describe('scripts/client.ts against a server that fails it', () => {
+  test('a server that accepts and never answers: given up after --handshake-timeout, exit 1', async (t) => {
+    const { port, client, named } = await clientOfHandMadeServer(t, ['--handshake-timeout', '1']);
     client.child.stdin.end('hello\n');
     const socket = await named();
     const started = Date.now();
@@ -43,8 +37,8 @@ describe('scripts/client.ts against a server that fails it', () => {
     socket.destroy();
   });
 
-  test('a server that closes without a word', async () => {
-    const client = startClient();
+  test('a server that closes without a word', async (t) => {
+    const { port, client, named } = await clientOfHandMadeServer(t);
     (await named()).end();
     assert.deepEqual(await client.exited, { code: 1, signal: null });
     assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${port}`]);
@@ -54,8 +48,8 @@ describe('scripts/client.ts against a server that fails it', () => {
     );
   });
 
-  test('a server that closes in the middle of its answer', async () => {
-    const client = startClient();
+  test('a server that closes in the middle of its answer', async (t) => {
+    const { port, client, named } = await clientOfHandMadeServer(t);
     const socket = await named();
     socket.end(frame('CLIENT: 127.0.0.1').subarray(0, 12));
     assert.deepEqual(await client.exited, { code: 1, signal: null });
@@ -63,23 +57,22 @@ describe('scripts/client.ts against a server that fails it', () => {
     assert.equal(client.stderr, 'Why: the server answered the name with a malformed message: frame cut off by end of stream\n');
   });
 
-  test('a server that answers the name with garbage: a frame of something else, or no frame at all', async () => {
-    const client = startClient();
+  test('a server that answers the name with a frame of something else', async (t) => {
+    const { client, named } = await clientOfHandMadeServer(t);
     (await named()).write(frame('HELLO \x1b[2J'));
     assert.deepEqual(await client.exited, { code: 1, signal: null });
     assert.equal(client.stderr, 'Why: the server answered the name with "HELLO ^[[2J", not "CLIENT: <address>"\n');
-    server.close();
-
-    server = await handMadeServer();
-    port = server.port;
-    const second = startClient();
-    (await named()).write('HTTP/1.1 400 Bad Request\r\n\r\n');
-    assert.deepEqual(await second.exited, { code: 1, signal: null });
-    assert.equal(second.stderr, 'Why: the server answered the name with a malformed message: frame header bytes 4-7 must be zero, got 2f312e31\n');
   });
 
-  test('a server that refuses the newcomer, its reason sent with the answer: no "Now connected"', async () => {
-    const client = startClient();
+  test('a server that answers the name with no frame at all', async (t) => {
+    const { client, named } = await clientOfHandMadeServer(t);
+    (await named()).write('HTTP/1.1 400 Bad Request\r\n\r\n');
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.stderr, 'Why: the server answered the name with a malformed message: frame header bytes 4-7 must be zero, got 2f312e31\n');
+  });
+
+  test('a server that refuses the newcomer, its reason sent with the answer: no "Now connected"', async (t) => {
+    const { port, client, named } = await clientOfHandMadeServer(t);
     const socket = await named();
     socket.end(Buffer.concat([frame('CLIENT: 127.0.0.1'), frame('\n(Refused: the room is full (2 connections already open))')]));
     assert.deepEqual(await client.exited, { code: 1, signal: null });
@@ -87,8 +80,8 @@ describe('scripts/client.ts against a server that fails it', () => {
     assert.equal(client.stderr, 'Why: the server refused this client: the room is full (2 connections already open)\n');
   });
 
-  test('a refusal that comes after the answer', async () => {
-    const client = startClient();
+  test('a refusal that comes after the answer', async (t) => {
+    const { port, client, named } = await clientOfHandMadeServer(t);
     const socket = await named();
     socket.write(frame('CLIENT: 127.0.0.1'));
     await client.line(/^Now connected/);
@@ -98,8 +91,8 @@ describe('scripts/client.ts against a server that fails it', () => {
     assert.equal(client.stderr, 'Why: the server refused this client: the name "alice" is in use\n');
   });
 
-  test('a server that drops the client says why; the client exits 1', async () => {
-    const client = startClient();
+  test('a server that drops the client says why; the client exits 1', async (t) => {
+    const { port, client, named } = await clientOfHandMadeServer(t);
     client.child.stdin.end();
     const socket = await named();
     socket.write(frame('CLIENT: 127.0.0.1'));
@@ -111,8 +104,8 @@ describe('scripts/client.ts against a server that fails it', () => {
     assert.equal(client.stderr, 'Why: the server dropped this client: frame of 1572880 bytes is over the 1 MiB limit\n');
   });
 
-  test('a line the server will not relay is named on stderr; the client goes on, and exits 1 at the end', async () => {
-    const client = startClient();
+  test('a line the server will not relay is named on stderr; the client goes on, and exits 1 at the end', async (t) => {
+    const { client, named } = await clientOfHandMadeServer(t);
     const socket = await named();
     socket.write(frame('CLIENT: 127.0.0.1'));
     client.child.stdin.write('too big, say\n');
