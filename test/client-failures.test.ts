@@ -4,6 +4,7 @@
 // and an exit status that does not hide it.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { frame } from '../src/wire.js';
@@ -118,7 +119,8 @@ describe('scripts/client.ts against a server that fails it', () => {
     client.child.stdin.end('next\n');
     assert.equal((await firstFrame(socket)).includes('next'), true, 'the next line is sent');
     socket.write(frame('\n#[bob@127.0.0.1]>>still here'));
-    socket.resume().end();
+    // The client's end of output first: then the server's close means it took everything.
+    await once(socket.resume(), 'end');
     assert.deepEqual(await client.exited, { code: 1, signal: null });
     assert.deepEqual(client.output.slice(-2), ['', '#[bob@127.0.0.1]>>still here']);
     assert.equal(client.stderr.split('\n').at(-2), 'Why: 1 line of 2 not delivered (the reasons are above)');

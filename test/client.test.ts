@@ -139,7 +139,8 @@ describe('scripts/client.ts against a hand-made server', () => {
     socket.write(frame('CLIENT: 127.0.0.1', 'tuple'));
     client.child.stdin.end('hi\n');
     assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'hi', shape: 'tuple' });
-    socket.resume().end();
+    // The client's end of output first: then the server's close means it took everything.
+    await once(socket.resume(), 'end');
     assert.deepEqual(await client.exited, { code: 0, signal: null });
   });
 
