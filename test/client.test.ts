@@ -116,7 +116,17 @@ describe('scripts/client.ts without a working server', () => {
   test('--help documents every option', async () => {
     const client = ChildProgram.start('scripts/client.ts', ['--help']);
     assert.deepEqual(await client.exited, { code: 0, signal: null });
-    for (const flag of ['--name', '--port', '--host', '--pickle-shape', '--max-frame-size', '--wait', '--trace'])
+    for (const flag of [
+      '--name',
+      '--port',
+      '--host',
+      '--pickle-shape',
+      '--max-frame-size',
+      '--server-max-frame-size',
+      '--handshake-timeout',
+      '--wait',
+      '--trace',
+    ])
       assert.ok(client.output.join('\n').includes(flag), flag);
   });
 });
