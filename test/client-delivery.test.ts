@@ -120,4 +120,24 @@ describe('scripts/client.ts when the server goes away first', () => {
       server.close();
     }
   });
+
+  test('Ctrl-C while waiting for the server to take the end: leaves at once, exit 0', async () => {
+    const server = await handMadeServer();
+    try {
+      const bot = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(server.port), '--trace']);
+      bot.child.stdin.end('one\ntwo\n');
+      const socket = await server.accepted;
+      await firstFrame(socket);
+      // A server that answers, then neither reads nor closes.
+      socket.write(frame('CLIENT: 127.0.0.1'));
+      await bot.errorLine(/end of input, leaving$/);
+      assert.equal(bot.child.exitCode, null, 'still waiting for the server');
+      bot.child.kill('SIGINT');
+      assert.deepEqual(await within(5000, 'the client leaving', bot.exited), { code: 0, signal: null });
+      assert.equal(bot.output.at(-1), ' Client interrupted. ');
+      socket.destroy();
+    } finally {
+      server.close();
+    }
+  });
 });
