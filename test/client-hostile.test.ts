@@ -64,16 +64,26 @@ describe('scripts/client.ts says why it failed', () => {
     assert.match(client.stderr, /^Why: cannot reach no-such-host\.invalid port 8800: host not found \((ENOTFOUND|EAI_AGAIN)\)\n$/);
   });
 
-  test('a name the server refuses', async () => {
+  test('a name the server refuses: the server says why, and the client says it', async () => {
     const chat = await startServer();
     const client = ChildProgram.start('scripts/client.ts', ['--name', 'n'.repeat(65), '--port', String(chat.port)]);
     assert.deepEqual(await client.exited, { code: 1, signal: null });
-    assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${chat.port}`], 'not "Now connected": the server never accepted the name');
-    assert.equal(
-      client.stderr,
-      'Why: the server closed the connection without answering the name (a server that gives no reasons may have refused the name, or been full)\n',
-    );
-    assert.match(await chat.logLine(/dropping/), /: name longer than 64 characters$/);
+    assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${chat.port}`], 'not "Now connected": the server refused the name');
+    assert.equal(client.stderr, 'Why: the server refused this client: name longer than 64 characters\n');
+    assert.match(await chat.logLine(/refused/), /: name longer than 64 characters$/);
+    await chat.stop();
+  });
+
+  test('a full room: the newcomer is told the room is full, not that its name was refused', async () => {
+    const chat = await startServer({ maxClients: 2 });
+    const alice = await RawClient.join(chat.port, 'alice');
+    const bob = await RawClient.join(chat.port, 'bob');
+    const carol = ChildProgram.start('scripts/client.ts', ['--name', 'carol', '--port', String(chat.port)]);
+    assert.deepEqual(await carol.exited, { code: 1, signal: null });
+    assert.deepEqual(carol.output, [`Failed to connect to chat server @ port ${chat.port}`]);
+    assert.equal(carol.stderr, 'Why: the server refused this client: the room is full (2 connections already open)\n');
+    alice.socket.destroy();
+    bob.socket.destroy();
     await chat.stop();
   });
 });
