@@ -32,15 +32,35 @@ Options:
   --max-handshake-size N  largest first frame ("NAME: <name>"), in bytes
                           (default ${defaults.maxHandshakeSize})
   --max-name-length N     longest name accepted, in characters (default ${defaults.maxNameLength}).
-                          Names may not hold control or invisible formatting
-                          characters (Unicode Cc, Cf), line or paragraph
-                          separators, "@", "[" or "]": with them one user
-                          could pose as another. Control characters in chat
-                          lines are relayed visibly (ESC as ^[, U+202E as
-                          <U+202E>), never as themselves.
-  --max-clients N         sockets open at once, counting every connection not
-                          yet accepted or still closing; past it a newcomer
-                          is closed at once (default ${defaults.maxClients})
+                          A name in use is refused, compared after Unicode
+                          normalization (NFKC) and case folding, so "Zoë" and
+                          "ZOË" are one name. Names may not hold control,
+                          formatting or invisible (default-ignorable)
+                          characters, line or paragraph separators, "@", "["
+                          or "]"; must show something (U+2800 and Hangul
+                          fillers are blank); and may not mix scripts, as
+                          Unicode's "highly restrictive" profile says (Latin
+                          with Cyrillic or Greek is refused; Latin with
+                          Chinese, Japanese or Korean is fine): with them one
+                          user could pose as another. Control characters in
+                          chat lines are relayed visibly (ESC as ^[, U+202E
+                          as <U+202E>), never as themselves.
+  --max-clients N         connections in the room at once, named or in the
+                          handshake; a newcomer past it is told the room is
+                          full (default ${defaults.maxClients}). Sockets open never exceed
+                          N plus a reserve of N, at most 64, for telling
+                          newcomers why and for connections closing; past
+                          that, Node closes a newcomer at once, unread
+  --max-per-address N     connections in the room from one address; 0 for no
+                          limit (default ${defaults.maxPerAddress}: a class behind one address,
+                          a school's NAT, and the demo on 127.0.0.1 fit; one
+                          host cannot take the room). Load tests from one
+                          machine need 0
+  --keepalive S           seconds a connection may be silent before the kernel
+                          asks the peer whether it is still there (TCP
+                          keepalive); 10 unanswered probes 1 s apart later the
+                          connection fails and its hang-up is announced. 0 for
+                          none (default ${defaults.keepaliveMs / 1000})
   --input-budget N        bytes of input held for all clients together; past
                           it, reading stops and the client with the largest
                           unfinished frame is dropped (default ${defaults.inputBudget})
@@ -80,6 +100,8 @@ async function main(): Promise<void> {
     'input-budget': { type: 'string' },
     'max-name-length': { type: 'string' },
     'max-clients': { type: 'string' },
+    keepalive: { type: 'string' },
+    'max-per-address': { type: 'string' },
     'output-soft-limit': { type: 'string' },
     'output-hard-limit': { type: 'string' },
     'slow-client-grace': { type: 'string' },
@@ -118,6 +140,9 @@ async function main(): Promise<void> {
     inputBudget: parseIntegerOption('--input-budget', values['input-budget'], defaults.inputBudget, maxFrameSize, 2 ** 40),
     maxNameLength: parseIntegerOption('--max-name-length', values['max-name-length'], defaults.maxNameLength, 1, 1024),
     maxClients: parseIntegerOption('--max-clients', values['max-clients'], defaults.maxClients, 1, 1_000_000),
+    // 32767 s is the longest idle time Linux accepts (TCP_KEEPIDLE).
+    keepaliveMs: 1000 * parseIntegerOption('--keepalive', values.keepalive, defaults.keepaliveMs / 1000, 0, 32767, '0 for none'),
+    maxPerAddress: parseIntegerOption('--max-per-address', values['max-per-address'], defaults.maxPerAddress, 0, 1_000_000, '0 for no limit'),
     outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], defaults.outputSoftLimit, 1024, 2 ** 32),
     outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], defaults.outputHardLimit, 1024, 2 ** 32),
     slowClientGraceMs: 1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], defaults.slowClientGraceMs / 1000, 1, 3600),

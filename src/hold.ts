@@ -83,7 +83,7 @@ export class LoopHold {
       return Promise.resolve();
     }
     this.leave = 'waiting';
-    this.heldSince = Date.now();
+    this.heldSince = performance.now();
     this.changed();
     return new Promise((resolve) => {
       this.waiting = resolve;
@@ -135,7 +135,7 @@ export class LoopHold {
     const waiting = this.waiting;
     if (waiting === undefined) return;
     this.waiting = undefined;
-    this.heldInRound += Date.now() - this.heldSince;
+    this.heldInRound += Math.round(performance.now() - this.heldSince);
     waiting();
   }
 

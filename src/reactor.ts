@@ -47,8 +47,9 @@ export interface ReactorOptions<TInbox extends Inbox> {
    * socket until the loop catches up; TCP then slows the sender down. */
   inboxHighWater?: number;
   /** Bytes of input held at once, in every inbox and in events not yet
-   * applied, each chunk charged CHUNK_OVERHEAD more than its length. When it is reached, Node stops reading from every connection
-   * until the loop has taken some (see Reactor.inputBytes). */
+   * applied, each chunk charged CHUNK_OVERHEAD more than its length. When
+   * it is reached, Node stops reading from every connection until the loop
+   * has taken some (see Reactor.inputBytes). */
   inputBudget?: number;
   /** Something that may hold the loop in select() (the loop view's Pause
    * and Step, src/hold.ts). */
@@ -111,6 +112,10 @@ const chunkCost = (chunk: Buffer) => chunk.length + CHUNK_OVERHEAD;
 
 /** At most this many extra turns of Node's loop gather new connections. */
 const MAX_GATHER_TURNS = 128;
+
+/** Bytes read and thrown away from a closed connection before it is
+ * dropped outright: its peer is sending, not listening for the end. */
+const DISCARDED_AFTER_CLOSE = 256 * 1024;
 
 /** One turn of Node's loop: the callbacks of pending I/O run first. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -194,7 +199,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     if (this.hold) await this.hold.enter();
     // Node reads from the connections watched now, and from no other.
     this.watch(inputs);
-    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    // On the monotonic clock, as Node's timers are: a step of the wall clock
+    // must not end the wait early or make it an hour long.
+    const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     let yielded = false;
     for (;;) {
       this.applyEvents();
@@ -205,7 +212,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       // Like select(), a socket that failed counts as writable: the next
       // write would tell, so the loop should look at it.
       const writable = outputs.filter((connection) => connection.drained || connection.error !== undefined);
-      const done = readable.length > 0 || writable.length > 0 || this.interrupted || this.overBudget || Date.now() >= deadline;
+      const done = readable.length > 0 || writable.length > 0 || this.interrupted || this.overBudget || performance.now() >= deadline;
       if (done && yielded) {
         this.interrupted = false;
         for (const connection of writable) connection.drained = false;
@@ -348,7 +355,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       this.alarm = undefined;
       this.wakeUp?.();
     };
-    this.alarm = setTimeout(ring, Math.max(0, deadline - Date.now()));
+    this.alarm = setTimeout(ring, Math.max(0, deadline - performance.now()));
   }
 
   private applyEvents(): void {
@@ -380,7 +387,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     else connection.unfinishedChunks = inbox.framesStarted !== startedBefore ? 1 : connection.unfinishedChunks + 1;
     this.count(connection);
     if (!inbox.incomplete) connection.unfinishedSince = undefined;
-    else if (inbox.framesStarted !== startedBefore) connection.unfinishedSince = Date.now();
+    else if (inbox.framesStarted !== startedBefore) connection.unfinishedSince = performance.now();
     // The kernel keeps unread bytes in the socket's buffer and stops the
     // sender when it fills. Node reads eagerly instead, so it is told to
     // stop reading while the loop has plenty to take from this socket.
@@ -424,7 +431,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   private startReading(connection: Connection<TInbox>): void {
     connection.reading = true;
-    connection.readingSince = Date.now();
+    connection.readingSince = performance.now();
     this.reading.add(connection);
     startReadingNow(connection.socket);
   }
@@ -511,10 +518,10 @@ export class Connection<TInbox extends Inbox> {
   /** Node had to hold output back, and has now written all of it. */
   drained = false;
   closed = false;
-  /** Node is reading from the socket, and since when. */
+  /** Node is reading from the socket, and since when (`performance.now()`, ms). */
   reading = false;
   readingSince = 0;
-  /** When the first byte of the unfinished frame in the inbox came. */
+  /** When the first byte of the unfinished frame in the inbox came (`performance.now()`, ms). */
   unfinishedSince: number | undefined;
   /** For the reactor: its inbox's cost as last counted, the cost of its
    * events not yet applied (bytes and CHUNK_OVERHEAD per chunk), the chunks
@@ -612,10 +619,21 @@ export class Connection<TInbox extends Inbox> {
     this.flush();
     this.closed = true;
     this.reactor.forget(this);
+    // end() sends FIN after the output: the peer reads everything, then
+    // the end. Closing outright with bytes unread would make the kernel
+    // send a reset, which can destroy output the peer has not read yet.
     this.socket.end();
     // Whatever the peer still sends is read and thrown away, so that its end
     // of the stream is seen and the socket freed as soon as the peer closes.
-    this.socket.removeAllListeners('data').on('data', ignore).resume();
+    // Reading must start at the handle: forget() stopped it there, and the
+    // stream's resume() alone would not start it again (src/streams.ts).
+    // A peer that goes on sending past a limit is not worth the time.
+    let discarded = 0;
+    this.socket.removeAllListeners('data').on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARDED_AFTER_CLOSE) this.socket.destroy();
+    });
+    startReadingNow(this.socket);
     // A closed connection must not keep the process alive, nor stay open
     // for a peer that never reads.
     this.socket.unref();
@@ -686,8 +704,6 @@ export class Console {
     this.input.pause();
   }
 }
-
-function ignore(): void {}
 
 /** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */
 function cleanAddress(address: string | undefined): string {

@@ -50,6 +50,10 @@ const NAMES_KEPT = 64;
 export class RoundRecorder {
   private round = 0;
   private current: Round | undefined;
+  /** When select() was called and returned, on the monotonic clock: the
+   * times a round records are not moved by a step of the wall clock. */
+  private calledAt = 0;
+  private returnedAt = 0;
   private readonly listeners: ((round: Round) => void)[] = [];
 
   constructor(
@@ -68,6 +72,7 @@ export class RoundRecorder {
   /** Before select(): what it is asked to watch. */
   selecting(inputs: readonly unknown[], outputs: readonly unknown[]): void {
     this.round += 1;
+    this.calledAt = performance.now();
     this.current = {
       round: this.round,
       at: Date.now(),
@@ -93,8 +98,9 @@ export class RoundRecorder {
     round.readableCount = readable.length;
     round.writable = this.names(writable);
     round.writableCount = writable.length;
+    this.returnedAt = performance.now();
     round.heldMs = heldMs;
-    round.waitedMs = Date.now() - round.at - heldMs;
+    round.waitedMs = Math.max(0, Math.round(this.returnedAt - this.calledAt) - heldMs);
   }
 
   /** What the round did, in a few words. */
@@ -105,7 +111,7 @@ export class RoundRecorder {
   /** After the round: hands it to everyone listening. */
   done(): void {
     const round = this.current!;
-    round.workedMs = Date.now() - round.at - round.waitedMs - (round.heldMs ?? 0);
+    round.workedMs = Math.round(performance.now() - this.returnedAt);
     if (this.wantsState && this.snapshot) round.state = this.snapshot();
     for (const listener of this.listeners) listener(round);
   }

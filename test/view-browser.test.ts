@@ -88,7 +88,7 @@ describe('the loop view in Chromium', { skip }, () => {
       await browser.until("the line's round", `document.getElementById('rounds').textContent.includes('alice@127.0.0.1: a line, sent to 1')`);
       const detail = await browser.evaluate<string>(`document.getElementById('detail').textContent`);
       assert.match(detail, /for output in self\.outputs/, 'the round is tied to the recipe');
-      assert.match(detail, /An idle socket is always writable/, 'why the outputs are only the congested clients');
+      assert.match(detail, /an idle socket is always writable/, 'why the outputs are only the congested clients');
 
       // The loop sleeps in select(): Pause holds it there at once.
       await browser.evaluate(`document.getElementById('pause').click()`);
