@@ -146,6 +146,52 @@ describe('the loop view in Chromium', { skip }, () => {
     }
   });
 
+  test('a class of 200, 50 lines a second: Pause and Resume are answered on the page at once', { timeout: 120_000 }, async (t) => {
+    const { program, port } = await startServerProgram(['--view', '0', '--max-per-address', '0']);
+    const url = (await program.line(/^Loop view: /)).slice('Loop view: '.length);
+    const browser = await Browser.open();
+    const clients: RawClient[] = [];
+    let talking: NodeJS.Timeout | undefined;
+    try {
+      await browser.goto(url);
+      await browser.until('the page running', `${status} === 'running'`);
+      for (let at = 0; at < 200; at += 20) {
+        clients.push(...(await Promise.all(Array.from({ length: 20 }, (_, each) => RawClient.join(port, `student${at + each}`)))));
+      }
+      // Ten of them talk, 50 lines a second in all; the others only listen.
+      let line = 0;
+      talking = setInterval(() => clients[line % 10]!.send(`line ${line++}`), 20);
+      await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a line, sent to 199'))`);
+      const answered: number[] = [];
+      for (const [button, state] of [['pause', 'held'], ['resume', 'running'], ['pause', 'held'], ['resume', 'running'], ['pause', 'held'], ['resume', 'running']] as const) {
+        answered.push(
+          await browser.evaluate<number>(`new Promise((resolve) => {
+            const started = performance.now();
+            const status = document.getElementById('status');
+            new MutationObserver((_, observer) => {
+              if (status.dataset.state !== '${state}') return;
+              observer.disconnect();
+              resolve(performance.now() - started);
+            }).observe(status, { attributes: true });
+            document.getElementById('${button}').click();
+          })`),
+        );
+        // Held a moment: the class's lines pile up in the queue meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      t.diagnostic(`clicks answered in ${answered.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+      // The page's answer needs the server's too; the bound is loose for a
+      // busy machine, and the figures above are what to look at.
+      assert.ok(Math.max(...answered) < 1000, `clicks answered in ${answered.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    } finally {
+      clearInterval(talking);
+      for (const client of clients) client.socket.destroy();
+      browser.close();
+      program.child.kill('SIGINT');
+      await program.exited;
+    }
+  });
+
   test('large type: 18 px or more and 4.5:1 at 1280x800, nothing cut at 150 % zoom', { timeout: 60_000 }, async () => {
     const hold = new LoopHold();
     const view = await LoopView.start({
