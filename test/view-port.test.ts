@@ -73,6 +73,20 @@ describe("the view's connections", () => {
     view.close();
   });
 
+  test('a request whose headers trickle in is closed after the header timeout', async () => {
+    const view = await LoopView.start({ port: 0, recording: [], limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+    const socket = await open(view.port);
+    let reply = '';
+    socket.setEncoding('latin1').on('data', (text: string) => (reply += text));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(`GET /?token=${view.token} HTTP/1.1\r\nHost: 127.0.0.1:${view.port}\r\n`);
+    const trickle = setInterval(() => socket.write('X'), 50);
+    await within(5000, 'the trickling request closed', closed);
+    clearInterval(trickle);
+    assert.match(reply, /^HTTP\/1\.1 408 Request Timeout\r\n|^$/, 'a 408, or closed without a word');
+    view.close();
+  });
+
   test('thousands of idle connections to the view take a few descriptors of the server, and chat goes on', async () => {
     const { program, port } = await startServerProgram(['--view', '0']);
     const viewUrl = new URL((await program.line(/^Loop view: /)).slice('Loop view: '.length));
