@@ -163,7 +163,14 @@ describe('the loop view in Chromium', { skip }, () => {
       talking = setInterval(() => clients[line % 10]!.send(`line ${line++}`), 20);
       await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a line, sent to 199'))`);
       const answered: number[] = [];
-      for (const [button, state] of [['pause', 'held'], ['resume', 'running'], ['pause', 'held'], ['resume', 'running'], ['pause', 'held'], ['resume', 'running']] as const) {
+      for (const [button, state] of [
+        ['pause', 'held'],
+        ['resume', 'running'],
+        ['pause', 'held'],
+        ['resume', 'running'],
+        ['pause', 'held'],
+        ['resume', 'running'],
+      ] as const) {
         answered.push(
           await browser.evaluate<number>(`new Promise((resolve) => {
             const started = performance.now();
