@@ -77,7 +77,8 @@ Options:
                           a free port): a page that shows every round and can
                           pause and step the loop; it prints the address
   --record FILE           write every round of the loop to FILE, one JSON line
-                          each, for \`npm run replay -- FILE\`
+                          each, for \`npm run replay -- FILE\` (readable by
+                          its owner only: it holds everyone's chat)
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
