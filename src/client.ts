@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
 import { pickledSize } from './pickle.js';
-import { Reactor, type Connection, type Console } from './reactor.js';
+import { Reactor, type Connection, type Console } from './reactor/select.js';
 import { DEFAULT_SERVER_OPTIONS } from './server.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
 import { showControls, showMessage } from './text.js';

@@ -12,7 +12,7 @@
 // clock an hour ahead, every deadline would pass at once; an hour back, none
 // would pass for an hour.
 
-import type { Connection, Inbox, Reactor } from './reactor.js';
+import type { Connection, Inbox, Reactor } from './reactor/select.js';
 
 export interface Limits {
   /** A connection that has not completed its handshake this long after the

@@ -12,7 +12,7 @@ import type { Interface as ReadlineInterface } from 'node:readline';
 import { Admission, RefusalLog, refusalReserve } from './admission.js';
 import { pickledSize } from './pickle.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
-import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
+import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor/select.js';
 import { nameProblem, showControls } from './text.js';
 import type { LoopHold } from './hold.js';
 import { formatRound, type LoopState, type Round, RoundRecorder } from './trace.js';

@@ -4,7 +4,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { Reactor, type Connection, type Listener } from '../src/reactor.js';
+import { Reactor, type Connection, type Listener } from '../src/reactor/select.js';
 import { FrameDecoder, frame } from '../src/wire.js';
 
 // The reactor alone, with no chat: a listener, a connection, a console.

@@ -24,7 +24,7 @@
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
 import { emptyOutbox, joinSteps, nextStep, type OutboxStep } from './outbox.js';
-import { startReadingNow, stopReadingNow } from './streams.js';
+import { startReadingNow, stopReadingNow } from '../streams.js';
 
 /** Where a connection's bytes go until the loop takes them. */
 export interface Inbox {
@@ -137,7 +137,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private wakeUp: (() => void) | undefined;
   private alarm: NodeJS.Timeout | undefined;
   private alarmAt = Infinity;
-  /** Where every connection's outbox starts in this round (src/outbox.ts). */
+  /** Where every connection's outbox starts in this round (src/reactor/outbox.ts). */
   outboxStart = emptyOutbox();
   private interrupted = false;
   private nextConnectionId = 1;

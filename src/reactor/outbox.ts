@@ -13,7 +13,7 @@
 // gets its handshake reply first) goes on along steps of its own.
 //
 // A connection keeps only the last step of its outbox (see Connection.write
-// in src/reactor.ts); the list is let go at the end of the round.
+// in src/reactor/select.ts); the list is let go at the end of the round.
 
 import { Buffer } from 'node:buffer';
 
