@@ -12,7 +12,8 @@
 // clock an hour ahead, every deadline would pass at once; an hour back, none
 // would pass for an hour.
 
-import type { Connection, Inbox, Reactor } from './reactor/select.js';
+import type { Flow } from './reactor/flow.js';
+import type { Connection, Inbox } from './reactor/sources.js';
 
 export interface Limits {
   /** A connection that has not completed its handshake this long after the
@@ -58,7 +59,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
 
   constructor(
     readonly limits: Limits,
-    private readonly reactor: Reactor<Inbox>,
+    private readonly flow: Flow<Inbox>,
   ) {}
 
   /** While a client is congested the room is paused: the loop reads from no
@@ -177,7 +178,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
    * frame it has begun and not finished. (While the room is paused, no one's
    * frames are taken, and every byte held counts.) */
   private checkInputBudget(named: Iterable<TClient>, verdicts: Verdict<TClient>[]): void {
-    let held = this.reactor.inputBytes;
+    let held = this.flow.inputBytes;
     const budget = this.limits.inputBudget;
     if (held < budget) return;
     const clients = [...named, ...this.handshakes.keys()];

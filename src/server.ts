@@ -12,7 +12,8 @@ import type { Interface as ReadlineInterface } from 'node:readline';
 import { Admission, RefusalLog, refusalReserve } from './admission.js';
 import { pickledSize } from './pickle.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
-import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor/select.js';
+import { Reactor } from './reactor/select.js';
+import type { Connection, Console, Listener, Source } from './reactor/sources.js';
 import { nameProblem, showControls } from './text.js';
 import type { LoopHold } from './hold.js';
 import { formatRound, type LoopState, type Round, RoundRecorder } from './trace.js';
@@ -125,7 +126,7 @@ export class ChatServer {
     // The loop view's hold, if any, is the reactor's: select() waits on it
     // once the round's output has gone, and the loop knows nothing of it.
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget, hold: options.hold ?? undefined });
-    this.policy = new ServerPolicy(options, this.reactor);
+    this.policy = new ServerPolicy(options, this.reactor.flow);
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
     this.admission = new Admission(options);
     this.refusals = new RefusalLog(options.log);
@@ -194,7 +195,7 @@ export class ChatServer {
         const outputs = this.policy.congestedClients;
         this.trace?.selecting(watched, outputs);
         const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.refusals.timeToSummary()));
-        this.trace?.selected(readable, writable, this.reactor.heldMs);
+        this.trace?.selected(readable, writable, this.options.hold?.heldMs ?? 0);
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {

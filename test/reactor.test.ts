@@ -4,7 +4,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { Reactor, type Connection, type Listener } from '../src/reactor/select.js';
+import { Reactor } from '../src/reactor/select.js';
+import type { Connection, Listener } from '../src/reactor/sources.js';
 import { FrameDecoder, frame } from '../src/wire.js';
 
 // The reactor alone, with no chat: a listener, a connection, a console.

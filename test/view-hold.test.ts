@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
-import { CHUNK_OVERHEAD } from '../src/reactor/select.js';
+import { CHUNK_OVERHEAD } from '../src/reactor/flow.js';
 import type { Round } from '../src/trace.js';
 import { ChildProgram, chatPair, RawClient, startServer, within } from './helpers/chat.js';
 import { header } from './helpers/frames.js';

@@ -1,5 +1,7 @@
 // What the loop writes to a connection in a round, kept until the round
-// ends and handed to Node then as one buffer.
+// ends and handed to Node then as one buffer. A first read may skip this
+// file: think of an outbox as an array of buffers, joined at the end of
+// the round.
 //
 // A broadcast writes the same frame, in the same order, to every client.
 // Kept as an array per connection, a round of 500 joins in a room of 10,000
@@ -13,9 +15,34 @@
 // gets its handshake reply first) goes on along steps of its own.
 //
 // A connection keeps only the last step of its outbox (see Connection.write
-// in src/reactor/select.ts); the list is let go at the end of the round.
+// in src/reactor/sources.ts); the list is let go at the end of the round.
 
 import { Buffer } from 'node:buffer';
+import type { Connection, Inbox } from './sources.js';
+
+/** The round's outboxes: where they start, and who was written. */
+export class Outboxes {
+  /** Where every outbox of this round starts. */
+  start = emptyOutbox();
+  private readonly written = new Set<Connection<Inbox>>();
+
+  /** Called by a connection as the round first writes to it. */
+  add(connection: Connection<Inbox>): void {
+    this.written.add(connection);
+  }
+
+  /** The end of the round: what each connection was written leaves in one
+   * write, and the next round's outboxes start from a new list. */
+  flush(): void {
+    for (const connection of this.written) connection.flush();
+    this.written.clear();
+    this.start = emptyOutbox();
+  }
+
+  forget(connection: Connection<Inbox>): void {
+    this.written.delete(connection);
+  }
+}
 
 /** One write in a round's outboxes, after the writes before it. */
 export interface OutboxStep {

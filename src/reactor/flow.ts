@@ -1,0 +1,158 @@
+// Flow control: what a kernel does by itself and Node does not. A first
+// read may skip this file: without it, select() would work the same, with
+// Node reading every socket as fast as bytes come.
+//
+// A kernel reads into a socket's buffer only so far, and then TCP makes the
+// sender wait; a listening socket's backlog holds connections nobody has
+// accepted, unread. Node reads eagerly instead. So here Node reads only
+// from the connections select() is asked to watch, only while their inbox
+// has room (below a high-water mark) and all the input kept, in every inbox
+// and in the queue, is within a budget. When the budget is spent, every
+// read stops at once, and select() returns so that the loop can free some.
+
+import { startReadingNow, stopReadingNow } from '../streams.js';
+import { Connection, Console, type Inbox, type Source } from './sources.js';
+
+export interface FlowOptions {
+  /** An inbox holding this much that is ready to take stops reading from its
+   * socket until the loop catches up; TCP then slows the sender down. */
+  inboxHighWater?: number;
+  /** Bytes of input kept at once, in every inbox and in events not yet
+   * applied, each chunk charged CHUNK_OVERHEAD more than its length. When
+   * it is reached, Node stops reading from every connection until the loop
+   * has taken some (see `inputBytes`). */
+  inputBudget?: number;
+}
+
+/** What keeping one chunk of input costs beyond its bytes: the Buffer
+ * object, its backing store's bookkeeping, and the queued event (about
+ * 600 bytes on Node 20, measured with one-byte reads). A peer that sends
+ * one byte at a time makes one chunk of each byte, so the input budget
+ * charges every chunk this much more than its length; otherwise a budget
+ * of 64 MiB would let one-byte chunks take gigabytes. */
+export const CHUNK_OVERHEAD = 1024;
+
+/** What a chunk of input is charged against the budget while it is kept. */
+const chunkCost = (chunk: Buffer) => chunk.length + CHUNK_OVERHEAD;
+
+export class Flow<TInbox extends Inbox> {
+  readonly inboxHighWater: number;
+  readonly inputBudget: number;
+  /** Every read was stopped because the input budget was spent. */
+  overBudget = false;
+  /** Connections Node is reading from. */
+  private readonly reading = new Set<Connection<TInbox>>();
+  private readonly consoles: Console[] = [];
+  /** Connections select() reported readable: the loop has taken from their
+   * inboxes since, and what they keep is counted again next time. */
+  private taken: Connection<TInbox>[] = [];
+  /** Bytes in inboxes and in queued data events, as charged. */
+  private bytes = 0;
+  /** Counts the calls to watch(), one per select(). */
+  private watchCount = 0;
+
+  constructor(options: FlowOptions) {
+    this.inboxHighWater = options.inboxHighWater ?? 256 * 1024;
+    this.inputBudget = options.inputBudget ?? Infinity;
+  }
+
+  /** Bytes of input kept: in every inbox, and arrived but not yet applied.
+   * The loop may look at this after taking what it wanted, to decide whom
+   * to cut off when it is over the budget. */
+  get inputBytes(): number {
+    this.countTaken();
+    return this.bytes;
+  }
+
+  addConsole(console: Console): void {
+    this.consoles.push(console);
+  }
+
+  /** Called by select() as it starts. Node reads from exactly the watched
+   * connections that have room: an inbox below half the high-water mark
+   * (or holding only part of a frame, which only more bytes can finish),
+   * and input kept below the budget. A console is read while watched and
+   * not too many lines ahead. */
+  watch(inputs: readonly Source[]): void {
+    this.countTaken();
+    const watchCount = ++this.watchCount;
+    const underBudget = this.bytes < this.inputBudget;
+    this.overBudget = !underBudget;
+    for (const source of inputs) {
+      if (source instanceof Console) source.watchedInRound = watchCount;
+      if (!(source instanceof Connection)) continue;
+      const connection = source as Connection<TInbox>;
+      connection.watchedInRound = watchCount;
+      const { inbox } = connection;
+      const hasRoom = !inbox.ready || inbox.bufferedBytes < this.inboxHighWater / 2;
+      if (!connection.reading && underBudget && hasRoom && !connection.closed) this.startReading(connection);
+    }
+    for (const connection of this.reading) {
+      if (connection.watchedInRound !== watchCount) this.stopReading(connection);
+    }
+    for (const console of this.consoles) console.watched(console.watchedInRound === watchCount);
+  }
+
+  /** select() reports these readable: the loop will take from their inboxes. */
+  reported(readable: readonly Source[]): void {
+    for (const source of readable) if (source instanceof Connection) this.taken.push(source as Connection<TInbox>);
+  }
+
+  /** A chunk arrived, in Node's 'data' callback. Like a kernel whose
+   * buffers are full, every read stops at once when the budget is spent;
+   * select() starts them again once the loop has taken enough. */
+  arrived(connection: Connection<TInbox>, chunk: Buffer): void {
+    connection.queuedBytes += chunkCost(chunk);
+    this.bytes += chunkCost(chunk);
+    if (this.bytes >= this.inputBudget && !this.overBudget) {
+      this.overBudget = true;
+      for (const reading of this.reading) this.stopReading(reading);
+    }
+  }
+
+  /** The chunk has reached the connection's inbox (in select()). */
+  received(connection: Connection<TInbox>, chunk: Buffer): void {
+    connection.queuedBytes -= chunkCost(chunk);
+    this.bytes -= chunkCost(chunk);
+    this.count(connection);
+    // The kernel keeps unread bytes in the socket's buffer and stops the
+    // sender when it fills. Node reads eagerly instead, so it is told to
+    // stop reading while the loop has plenty to take from this socket.
+    const { inbox } = connection;
+    if (inbox.ready && inbox.bufferedBytes >= this.inboxHighWater) this.stopReading(connection);
+  }
+
+  /** The connection closed: its input no longer counts. */
+  forget(connection: Connection<TInbox>): void {
+    this.stopReading(connection);
+    this.bytes -= connection.heldBytes;
+    connection.countedBytes = 0;
+    connection.queuedBytes = 0;
+  }
+
+  /** Brings the count of a connection's inbox up to date. */
+  private count(connection: Connection<TInbox>): void {
+    const kept = connection.closed ? 0 : connection.inbox.bufferedBytes + connection.unfinishedChunks * CHUNK_OVERHEAD;
+    this.bytes += kept - connection.countedBytes;
+    connection.countedBytes = kept;
+  }
+
+  private countTaken(): void {
+    for (const connection of this.taken) this.count(connection);
+    this.taken = [];
+  }
+
+  private startReading(connection: Connection<TInbox>): void {
+    connection.reading = true;
+    connection.readingSince = performance.now();
+    this.reading.add(connection);
+    startReadingNow(connection.socket);
+  }
+
+  private stopReading(connection: Connection<TInbox>): void {
+    if (!connection.reading) return;
+    connection.reading = false;
+    this.reading.delete(connection);
+    stopReadingNow(connection.socket);
+  }
+}
