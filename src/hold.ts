@@ -70,7 +70,7 @@ export class LoopHold {
   }
 
   /** select() calls this after each wait, before it looks at what arrived:
-   * a loop paused while it slept waits here, unless a Step let it in. */
+   * a loop held while it slept waits here, unless a Step let it in. */
   pass(): Promise<void> {
     if (!this.isHeld) {
       this.leave ??= 'free';

@@ -22,7 +22,7 @@ export interface Limits {
   /** A frame must be finished this long after its first byte arrived
    * (counted only while the server reads the connection). */
   frameTimeoutMs: number;
-  /** Bytes of input the server holds at once for all connections together. */
+  /** Bytes of input the server keeps at once for all connections together. */
   inputBudget: number;
   /** Soft limit: a client with this much output waiting is congested, and
    * the server stops reading everyone else until it drains. */
@@ -62,10 +62,10 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
     private readonly flow: Flow<Inbox>,
   ) {}
 
-  /** While a client is congested the room is paused: the loop reads from no
-   * one and accepts no one, since any line, join or departure would add to
-   * the output that client cannot drain. */
-  get paused(): boolean {
+  /** While a client is congested, the loop reads from no one and accepts
+   * no one, since any line, join or departure would add to the output that
+   * client cannot drain. */
+  get anyCongested(): boolean {
     return this.congested.size > 0;
   }
 
@@ -171,31 +171,31 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
   }
 
   /** Over the input budget, the connection holding the most input is cut
-   * off, then the next, until the input held is within the budget again.
+   * off, then the next, until the input kept is within the budget again.
    * A client with a whole frame waiting is not to blame while the room
    * goes on: the loop takes its frames, one a round, while reading stays
    * stopped, and that frees the budget. What only the client can free is a
-   * frame it has begun and not finished. (While the room is paused, no one's
-   * frames are taken, and every byte held counts.) */
+   * frame it has begun and not finished. (While a client is congested, no one's
+   * frames are taken, and every byte kept counts.) */
   private checkInputBudget(named: Iterable<TClient>, verdicts: Verdict<TClient>[]): void {
-    let held = this.flow.inputBytes;
+    let kept = this.flow.inputBytes;
     const budget = this.limits.inputBudget;
-    if (held < budget) return;
+    if (kept < budget) return;
     const clients = [...named, ...this.handshakes.keys()];
-    const served = (client: TClient) => client.readable && !this.paused;
-    for (const client of clients) if (served(client)) held -= client.heldBytes;
-    if (held < budget) return;
+    const served = (client: TClient) => client.readable && !this.anyCongested;
+    for (const client of clients) if (served(client)) kept -= client.inputBytes;
+    if (kept < budget) return;
     const judged = new Set(verdicts.map((verdict) => verdict.client));
-    const holders = clients.filter((client) => !served(client) && client.heldBytes > 0 && !judged.has(client));
-    holders.sort((a, b) => b.heldBytes - a.heldBytes);
-    for (const client of holders) {
-      if (held < budget) break;
+    const candidates = clients.filter((client) => !served(client) && client.inputBytes > 0 && !judged.has(client));
+    candidates.sort((a, b) => b.inputBytes - a.inputBytes);
+    for (const client of candidates) {
+      if (kept < budget) break;
       verdicts.push({
         client,
-        reason: `holds ${client.heldBytes} bytes of input while the server holds ${held}, over the input budget of ${budget}`,
+        reason: `holds ${client.inputBytes} bytes of input while the server holds ${kept}, over the input budget of ${budget}`,
         discardOutput: false,
       });
-      held -= client.heldBytes;
+      kept -= client.inputBytes;
     }
   }
 }

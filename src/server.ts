@@ -189,7 +189,7 @@ export class ChatServer {
         // others stop adding to it: their lines, and newcomers, wait in the
         // kernel (TCP slows the senders down) until the congested one drains.
         // The reactor reads nothing from a connection select() is not given.
-        const watched = this.policy.paused ? inputs.filter(this.mayProceed) : inputs;
+        const watched = this.policy.anyCongested ? inputs.filter(this.mayProceed) : inputs;
         // The congested clients are the outputs: select() wakes the loop
         // when one of them has drained or broken, and the policy sees it.
         const outputs = this.policy.congestedClients;
@@ -232,7 +232,7 @@ export class ChatServer {
    * join or a departure from anyone would add to the output it cannot
    * drain. (A congested client that breaks is seen through select()'s
    * outputs, in run().) */
-  private readonly mayProceed = (source: Source): boolean => !this.policy.paused || source === this.console;
+  private readonly mayProceed = (source: Source): boolean => !this.policy.anyCongested || source === this.console;
 
   /** Connections Node closed at once: the room and the sockets kept for
    * refusing were all taken. */
@@ -458,7 +458,7 @@ export class ChatServer {
       clientmap: [...this.clientmap.values()].slice(0, 200).map(({ name, address, shape }) => ({ name, address, shape })),
       connections: shown
         .filter((source): source is ChatConnection => source !== this.listener && source !== this.console)
-        .map((client) => ({ name: this.nameOf(client), inbox: client.heldBytes, outbox: client.pendingOutputBytes })),
+        .map((client) => ({ name: this.nameOf(client), inbox: client.inputBytes, outbox: client.pendingOutputBytes })),
     };
   }
 

@@ -1,5 +1,5 @@
 // The server against peers that mean harm: resets at every moment, memory
-// held by unnamed and named connections, a paused room used as a door, a log
+// held by unnamed and named connections, a congested client used as a door, a log
 // output that stalls or goes away, signals. The server runs as a child
 // process wherever the harm would end or freeze a process.
 
@@ -117,10 +117,10 @@ describe('memory a peer can make the server hold', () => {
   });
 });
 
-describe('a paused room', () => {
-  /** A server whose room pauses as soon as one client stops reading, and
-   * the client that has stopped, with the room paused. */
-  async function pausedRoom(args: string[]) {
+describe('a room with a congested client', () => {
+  /** A server whose output soft limit one client passes as soon as it
+   * stops reading, and that client, congested. */
+  async function roomWithCongestedClient(args: string[]) {
     const { program, port } = await startServerProgram(['--trace', '--output-soft-limit', '65536', '--slow-client-grace', '60', ...args]);
     const { alice, bob } = await chatPair(port);
     const stalled = await RawClient.join(port, 'stalled');
@@ -138,8 +138,8 @@ describe('a paused room', () => {
     return { program, port, alice, bob, stalled };
   }
 
-  test('--max-clients counts every socket, and newcomers are not read while the room is paused', async (t) => {
-    const { program, port, stalled } = await pausedRoom(['--max-clients', '20']);
+  test('--max-clients counts every socket, and newcomers are not read while a client is congested', async (t) => {
+    const { program, port, stalled } = await roomWithCongestedClient(['--max-clients', '20']);
     const before = openDescriptors(program.child.pid!);
     const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x42)]);
     const newcomers = await Promise.all(Array.from({ length: 200 }, () => rawSocket(port)));
@@ -158,7 +158,7 @@ describe('a paused room', () => {
       }
     });
     const after = openDescriptors(program.child.pid!);
-    t.diagnostic(`descriptors: ${before} with the room paused, ${after} after 200 newcomers`);
+    t.diagnostic(`descriptors: ${before} with a client congested, ${after} after 200 newcomers`);
     // The room's 20 and as many kept for refusals, less the three in the room already.
     assert.ok(after - before <= 20 + 20 - 3, `${after - before} more descriptors`);
     const peakMb = peakRssMb(program.child.pid!);
@@ -171,11 +171,11 @@ describe('a paused room', () => {
     await stopsCleanly(program);
   });
 
-  test('a newcomer is not dropped for a handshake deadline that ran while the room was paused', async () => {
-    const { program, port, stalled } = await pausedRoom(['--handshake-timeout', '1']);
+  test('a newcomer is not dropped for a handshake deadline that ran while a client was congested', async () => {
+    const { program, port, stalled } = await roomWithCongestedClient(['--handshake-timeout', '1']);
     const carol = await RawClient.connect(port);
     carol.send('NAME: carol');
-    // Longer than the handshake timeout, with the room paused all along.
+    // Longer than the handshake timeout, with the client congested all along.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     stalled.socket.resume();
     assert.equal(await within(10_000, "carol's handshake reply", carol.next()), 'CLIENT: 127.0.0.1');

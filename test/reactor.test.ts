@@ -214,7 +214,7 @@ describe('the reactor', () => {
     assert.equal(handed.get(b), handed.get(a));
   });
 
-  test('a socket paused for a full inbox is read again once the loop has caught up', async () => {
+  test('a socket no longer read for a full inbox is read again once the loop has caught up', async () => {
     reactor = new Reactor({ makeInbox: () => new FrameDecoder(), inboxHighWater: 1024 });
     listener = reactor.listen(server);
     const connection = await acceptPeer();
@@ -222,7 +222,7 @@ describe('the reactor', () => {
     peer.write(Buffer.concat(frames));
     let taken = 0;
     while (taken < frames.length) {
-      // Nothing else happens: if the paused socket were not resumed, this
+      // Nothing else happens: if reading the socket did not start again, this
       // select would wait out its timeout with nothing ready.
       const [readable] = await reactor.select([connection], [], 5_000);
       assert.deepEqual(readable, [connection], `stalled after ${taken} frames`);

@@ -1,5 +1,5 @@
 // Pause, Step and Resume against the real loop: the hold lives where the
-// loop waits, so a loop paused while asleep serves nothing, and a Step is
+// loop waits, so a loop held while asleep serves nothing, and a Step is
 // exactly one round. And what a held loop costs: input piling up one byte
 // at a time stays within the input budget.
 
@@ -106,7 +106,7 @@ describe('the hold against the real loop', () => {
     assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>running');
   });
 
-  test('Step and Pause on a loop that runs change nothing; a paused loop still shuts down', async () => {
+  test('Step and Pause on a loop that runs change nothing; a held loop still shuts down', async () => {
     hold.step();
     assert.deepEqual(hold.status, { state: 'running', rounds: 0 });
     hold.pause();

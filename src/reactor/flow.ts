@@ -125,7 +125,7 @@ export class Flow<TInbox extends Inbox> {
   /** The connection closed: its input no longer counts. */
   forget(connection: Connection<TInbox>): void {
     this.stopReading(connection);
-    this.bytes -= connection.heldBytes;
+    this.bytes -= connection.inputBytes;
     connection.countedBytes = 0;
     connection.queuedBytes = 0;
   }

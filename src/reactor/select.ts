@@ -32,7 +32,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private wakeUp: (() => void) | undefined;
   private interrupted = false;
   private nextConnectionId = 1;
-  /** Which sockets Node reads, and how much input is held (flow.ts). */
+  /** Which sockets Node reads, and how much input is kept (flow.ts). */
   readonly flow: Flow<TInbox>;
   /** What the loop has written and not yet handed to Node (outbox.ts). */
   readonly outboxes = new Outboxes();

@@ -24,7 +24,7 @@ export interface Inbox {
   push(chunk: Buffer): void;
   /** Something whole (or an error) is there to take. */
   readonly ready: boolean;
-  /** Bytes held, for flow control. */
+  /** Bytes it keeps, for flow control. */
   readonly bufferedBytes: number;
   /** Part of something has arrived and the rest has not. */
   readonly incomplete: boolean;
@@ -111,7 +111,7 @@ export class Connection<TInbox extends Inbox> {
   ended = false;
   /** The connection failed. */
   error: Error | undefined;
-  /** Node had to hold output back, and has now written all of it. */
+  /** Node had to keep output back, and has now written all of it. */
   drained = false;
   closed = false;
   /** When the first byte of the unfinished frame in the inbox came (`performance.now()`, ms). */
@@ -167,7 +167,7 @@ export class Connection<TInbox extends Inbox> {
 
   /** Input the reactor keeps for this connection, as charged against the
    * budget: in its inbox (as last counted) and arrived but not yet applied. */
-  get heldBytes(): number {
+  get inputBytes(): number {
     return this.countedBytes + this.queuedBytes;
   }
 
@@ -189,10 +189,10 @@ export class Connection<TInbox extends Inbox> {
   }
 
   /** Bytes written but not yet taken by the kernel: this round's outbox and
-   * what Node still holds from earlier rounds. */
+   * what Node still keeps from earlier rounds. */
   get pendingOutputBytes(): number {
-    // Only flush() writes to the socket, so what Node holds can only shrink
-    // between flushes: if it held nothing after the last one, it holds
+    // Only flush() writes to the socket, so what Node keeps can only shrink
+    // between flushes: if it kept nothing after the last one, it keeps
     // nothing now, and the socket need not be asked. (A broadcast asks this
     // of every client it writes to: in a room of 10,000, asking each socket
     // costs more than the write itself.)
