@@ -10,6 +10,7 @@ import { CHUNK_OVERHEAD } from '../src/reactor/flow.js';
 import type { Round } from '../src/trace.js';
 import { ChildProgram, chatPair, RawClient, startServer, within } from './helpers/chat.js';
 import { header } from './helpers/frames.js';
+import { frame } from '../src/wire.js';
 
 /** Resolves once `ready()` is true, looking after every few milliseconds:
  * for a state the test cannot be told about by an event. */
@@ -112,6 +113,45 @@ describe('the hold against the real loop', () => {
     hold.pause();
     await chat.stop();
     assert.deepEqual(hold.status, { state: 'running', rounds: 0 }, 'released for shutdown');
+  });
+});
+
+describe('a held loop steps as the recipe', () => {
+  test('A1 and A2 from one client, B1 from another, all waiting: a Step delivers A1 and B1, the next Step A2', async (t) => {
+    const hold = new LoopHold();
+    const rounds: Round[] = [];
+    const chat = await startServer({ hold, onRound: (round) => rounds.push(round) });
+    t.after(() => chat.stop());
+    const { alice, bob } = await chatPair(chat.port);
+    const carol = await RawClient.join(chat.port, 'carol');
+    await Promise.all([alice.next(), bob.next()]);
+    const queuedBytes = (source: string) => chat.server.queued().find((entry) => entry.kind === 'data' && entry.source === source)?.bytes ?? 0;
+    // Everyone idle: the loop sleeps in select(), and the hold takes it there.
+    await until('the loop asleep', () => rounds.some((round) => round.actions.some((action) => action.includes('now carol@127.0.0.1'))));
+    hold.pause();
+    const [a1, a2, b1] = [frame('A1'), frame('A2'), frame('B1')];
+    alice.writeRaw(Buffer.concat([a1, a2]));
+    await until("alice's two lines queued", () => queuedBytes('alice@127.0.0.1') === a1.length + a2.length);
+    bob.writeRaw(b1);
+    await until("bob's line queued", () => queuedBytes('bob@127.0.0.1') === b1.length);
+    const before = rounds.length;
+
+    // The recipe's round: select() reports alice and bob readable, and
+    // receive() takes one message from each.
+    hold.step();
+    assert.equal(await carol.next(), '\n#[alice@127.0.0.1]>>A1');
+    assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>B1');
+    await until('held after one round', () => hold.holdsLoop && rounds.length === before + 1);
+    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a line, sent to 2', 'bob@127.0.0.1: a line, sent to 2']);
+    assert.equal(carol.messages.pending.length, 0, 'A2 waits for the next round');
+
+    // A2 stayed in alice's inbox: select() reports her readable again.
+    hold.step();
+    assert.equal(await carol.next(), '\n#[alice@127.0.0.1]>>A2');
+    await until('held after the second round', () => hold.holdsLoop && rounds.length === before + 2);
+    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a line, sent to 2']);
+    assert.deepEqual(await Promise.all([bob.next(), bob.next()]), ['\n#[alice@127.0.0.1]>>A1', '\n#[alice@127.0.0.1]>>A2']);
+    assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>B1');
   });
 });
 
