@@ -3,6 +3,14 @@
 // file: think of an outbox as an array of buffers, joined at the end of
 // the round.
 //
+// While the loop is busy (the next round has work waiting already: a
+// client sent several messages, and the loop takes one a round, as the
+// recipe does), the rounds' outboxes are let to grow over a few rounds and
+// leave together, when the loop is about to sleep or to be held, or once
+// they reach GATHER_BYTES or GATHER_MS. A burst of messages then costs a
+// write per socket per burst, not per round; a line waits a few
+// milliseconds at most for the rounds after it.
+//
 // A broadcast writes the same frame, in the same order, to every client.
 // Kept as an array per connection, a round of 500 joins in a room of 10,000
 // would push five million references into 10,000 arrays, and the flush
@@ -15,28 +23,49 @@
 // gets its handshake reply first) goes on along steps of its own.
 //
 // A connection keeps only the last step of its outbox (see Connection.write
-// in src/reactor/sources.ts); the list is let go at the end of the round.
+// in src/reactor/sources.ts); the list is let go once the outboxes leave.
 
 import { Buffer } from 'node:buffer';
 import type { Connection, Inbox } from './sources.js';
 
-/** The round's outboxes: where they start, and who was written. */
-export class Outboxes {
-  /** Where every outbox of this round starts. */
-  start = emptyOutbox();
-  private readonly written = new Set<Connection<Inbox>>();
+/** Busy rounds' outboxes leave once one of them holds this many bytes... */
+const GATHER_BYTES = 32 * 1024;
+/** ...or this many milliseconds after the first write. */
+const GATHER_MS = 5;
 
-  /** Called by a connection as the round first writes to it. */
-  add(connection: Connection<Inbox>): void {
-    this.written.add(connection);
+/** The outboxes: where they start, and who was written. */
+export class Outboxes {
+  /** Where every outbox starts, until they next leave. */
+  private start = emptyOutbox();
+  private readonly written = new Set<Connection<Inbox>>();
+  /** Bytes in the largest outbox, and when the first was written (`performance.now()`, ms). */
+  private largest = 0;
+  private since = 0;
+
+  /** The outbox `last` (undefined for an empty one) of `connection`, with
+   * `data` written after it. */
+  append(connection: Connection<Inbox>, last: OutboxStep | undefined, data: Buffer): OutboxStep {
+    if (last === undefined) {
+      if (this.written.size === 0) this.since = performance.now();
+      this.written.add(connection);
+    }
+    const step = nextStep(last ?? this.start, data);
+    if (step.bytes > this.largest) this.largest = step.bytes;
+    return step;
   }
 
-  /** The end of the round: what each connection was written leaves in one
-   * write, and the next round's outboxes start from a new list. */
+  /** The outboxes have gathered long enough: they leave even while busy. */
+  get full(): boolean {
+    return this.largest >= GATHER_BYTES || performance.now() - this.since >= GATHER_MS;
+  }
+
+  /** What each connection was written leaves in one write, and the next
+   * outboxes start from a new list. */
   flush(): void {
     for (const connection of this.written) connection.flush();
     this.written.clear();
     this.start = emptyOutbox();
+    this.largest = 0;
   }
 
   forget(connection: Connection<Inbox>): void {

@@ -65,8 +65,11 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     timeoutMs?: number,
   ): Promise<SelectResult<TInput, TOutput>> {
     // The end of the last round: what the loop wrote goes out now, one write
-    // per socket however many messages it holds.
-    this.outboxes.flush();
+    // per socket however many messages it holds. While the next round's work
+    // is waiting already, it may wait for that round's too (outbox.ts); but
+    // never while the loop sleeps or is held.
+    const busy = inputs.some((source) => source.readable);
+    if (!busy || this.hold?.isHeld || this.outboxes.full) this.outboxes.flush();
     // Held by the loop view, the loop waits here; Node's callbacks go on
     // filling the queue.
     await this.hold?.enter();
@@ -229,6 +232,8 @@ export interface ReactorOptions<TInbox extends Inbox> extends FlowOptions {
  * last round's output has gone), and each time it wakes, before it looks at
  * what arrived, so that a loop held while asleep serves nothing. */
 export interface Hold {
+  /** No round may run unless a Step lets it. */
+  readonly isHeld: boolean;
   enter(): Promise<void>;
   pass(): Promise<void>;
   leaveSelect(): void;

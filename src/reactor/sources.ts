@@ -15,7 +15,7 @@
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
 import { startReadingNow, stopReadingNow } from '../streams.js';
-import { joinSteps, nextStep, type Outboxes, type OutboxStep } from './outbox.js';
+import { joinSteps, type Outboxes, type OutboxStep } from './outbox.js';
 import type { Reactor } from './select.js';
 
 /** Where a connection's bytes go until the loop takes them. */
@@ -204,8 +204,7 @@ export class Connection<TInbox extends Inbox> {
    * waits in the outbox until the end of the loop round. */
   write(data: Buffer): void {
     if (this.closed) return;
-    if (this.outbox === undefined) this.outboxes.add(this);
-    this.outbox = nextStep(this.outbox ?? this.outboxes.start, data);
+    this.outbox = this.outboxes.append(this, this.outbox, data);
   }
 
   /** Called by the reactor at the end of a round: everything written in the
