@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
@@ -245,5 +246,30 @@ describe('the reactor', () => {
     const cpuMs = (used.user + used.system) / 1000;
     // A loop that polled would burn close to the whole 500 ms.
     assert.ok(cpuMs < 100, `used ${cpuMs} ms of CPU while idle`);
+  });
+});
+
+describe("the reactor's files", () => {
+  const read = (file: string) => readFileSync(new URL(`../src/reactor/${file}`, import.meta.url), 'utf8');
+
+  test('the core, select.ts, is at most 250 lines, names nothing of chat, and begins with select()', () => {
+    const core = read('select.ts');
+    const lines = core.split('\n');
+    assert.ok(lines.length <= 250, `select.ts has ${lines.length} lines`);
+    const chat = lines.flatMap((line, at) =>
+      /\b(chat|pickles?|frames?|broadcasts?|clients?|messages?|names?|rooms?)\b/i.test(line) ? [`${at + 1}: ${line.trim()}`] : [],
+    );
+    assert.deepEqual(chat, []);
+    const selectAt = lines.findIndex((line) => line.includes('async select<'));
+    assert.ok(selectAt !== -1 && selectAt < 80, `select() starts at line ${selectAt + 1}`);
+  });
+
+  test('what a real server adds says at its top that a first read may skip it', () => {
+    for (const file of ['flow.ts', 'outbox.ts', 'gather.ts', 'alarm.ts']) {
+      const firstComment = read(file)
+        .split('\n\n')[0]!
+        .replace(/\n\/\/ /g, ' ');
+      assert.match(firstComment, /A first read may skip this file/, file);
+    }
   });
 });

@@ -54,9 +54,13 @@ export class Outboxes {
     return step;
   }
 
-  /** The outboxes have gathered long enough: they leave even while busy. */
-  get full(): boolean {
-    return this.largest >= GATHER_BYTES || performance.now() - this.since >= GATHER_MS;
+  /** Called by select() at the end of every round: the outboxes leave,
+   * unless `moreReady` (the next round has work already) and they have not
+   * gathered long enough. */
+  roundOver(moreReady: boolean): void {
+    if (this.written.size === 0) return;
+    if (moreReady && this.largest < GATHER_BYTES && performance.now() - this.since < GATHER_MS) return;
+    this.flush();
   }
 
   /** What each connection was written leaves in one write, and the next

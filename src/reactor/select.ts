@@ -64,20 +64,20 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     outputs: readonly TOutput[],
     timeoutMs?: number,
   ): Promise<SelectResult<TInput, TOutput>> {
-    // The end of the last round: what the loop wrote goes out now, one write
-    // per socket however many messages it holds. While the next round's work
-    // is waiting already, it may wait for that round's too (outbox.ts); but
-    // never while the loop sleeps or is held.
-    const busy = inputs.some((source) => source.readable);
-    if (!busy || this.hold?.isHeld || this.outboxes.full) this.outboxes.flush();
-    // Held by the loop view, the loop waits here; Node's callbacks go on
-    // filling the queue.
+    // The last round is over: what it wrote leaves now, one write per socket.
+    // (While more is ready to take at once, outbox.ts may keep it a few
+    // rounds more, to leave with theirs; never while the loop sleeps or is held.)
+    const moreReady = inputs.some((source) => source.readable) && !this.hold?.isHeld;
+    this.outboxes.roundOver(moreReady);
+    // Held by the loop view's Pause (src/hold.ts), the loop waits here;
+    // Node's callbacks go on filling the queue.
     await this.hold?.enter();
     // Node reads from the connections watched now, and from no other.
     this.flow.watch(inputs);
     // On the monotonic clock, as Node's timers are: a step of the wall clock
     // must not end the wait early or make it an hour long.
     const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
+    // select() returns only after Node has had at least one turn (below).
     let nodeHadATurn = false;
     for (;;) {
       this.applyEvents();
@@ -86,12 +86,13 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       // write would tell, so the loop should look at it.
       const writable = outputs.filter((connection) => connection.drained || connection.error !== undefined);
       const ready = readable.length > 0 || writable.length > 0;
+      // Done: select() has its answer, an empty one if nothing is ready.
       const done = ready || this.interrupted || this.flow.overBudget || performance.now() >= deadline;
       if (done && nodeHadATurn) {
         this.interrupted = false;
         for (const connection of writable) connection.drained = false;
-        this.flow.reported(readable);
-        this.hold?.leaveSelect();
+        this.flow.reported(readable); // their inboxes are counted again next time
+        this.hold?.leaveSelect(); // the round is the loop's now
         return [readable, writable, []];
       }
       if (done) {
@@ -156,7 +157,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       switch (event.kind) {
         case 'connection': event.listener.backlog.push(event.connection); break;
         case 'refused': event.listener.refused += 1; event.listener.lastRefused = event.remoteAddress; break;
-        case 'data': this.receive(event.connection as Connection<TInbox>, event.chunk); break;
+        case 'data': event.connection.receive(event.chunk); break;
         case 'end': event.connection.ended = true; break;
         case 'error': event.connection.error ??= event.error; break;
         case 'drain': event.connection.drained = true; break;
@@ -164,14 +165,6 @@ export class Reactor<TInbox extends Inbox = Inbox> {
         case 'console-end': event.console.ended = true; break;
       }
     }
-  }
-
-  /** A chunk reaches its connection's inbox. */
-  private receive(connection: Connection<TInbox>, chunk: Buffer): void {
-    // A closed connection was forgotten, its bytes with it.
-    if (connection.closed) return;
-    connection.receive(chunk);
-    this.flow.received(connection, chunk);
   }
 
   /** Watches a listening server: it becomes readable when a connection
@@ -251,11 +244,6 @@ type ReactorEvent =
   | { kind: 'console-end'; console: Console };
 
 /** Events of one kind from one source, waiting in the queue. */
-export interface QueuedEvents {
-  kind: ReactorEvent['kind'];
-  source: Source;
-  count: number;
-  bytes: number;
-}
+export type QueuedEvents = { kind: ReactorEvent['kind']; source: Source; count: number; bytes: number };
 
 export type SelectResult<TInput, TOutput> = [readable: TInput[], writable: TOutput[], exceptional: never[]];

@@ -173,6 +173,8 @@ export class Connection<TInbox extends Inbox> {
 
   /** A chunk Node read reaches the inbox (called by select()). */
   receive(chunk: Buffer): void {
+    // A closed connection was forgotten, its bytes with it.
+    if (this.closed) return;
     const { inbox } = this;
     const startedBefore = inbox.framesStarted;
     inbox.push(chunk);
@@ -186,6 +188,7 @@ export class Connection<TInbox extends Inbox> {
       // An unfinished frame may keep a piece of every chunk it came in.
       this.unfinishedChunks += 1;
     }
+    this.reactor.flow.received(this, chunk);
   }
 
   /** Bytes written but not yet taken by the kernel: this round's outbox and
