@@ -29,9 +29,9 @@ import { Buffer } from 'node:buffer';
 import type { Connection, Inbox } from './sources.js';
 
 /** Busy rounds' outboxes leave once one of them holds this many bytes... */
-const GATHER_BYTES = 32 * 1024;
+const GATHER_BYTES = 8 * 1024;
 /** ...or this many milliseconds after the first write. */
-const GATHER_MS = 5;
+const GATHER_MS = 2;
 
 /** The outboxes: where they start, and who was written. */
 export class Outboxes {
