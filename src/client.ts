@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
 import { pickledSize } from './pickle.js';
+import { howMany } from './plural.js';
 import { Reactor, type Connection, type Console } from './reactor.js';
 import { DEFAULT_SERVER_OPTIONS } from './server.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
@@ -249,7 +250,9 @@ export class ChatClient {
       this.screen.printLine(' Client interrupted. ');
     } else if (this.exitCode === 0 && this.linesNotSent + this.linesNotRelayed > 0) {
       const lost = this.linesNotSent + this.linesNotRelayed;
-      this.screen.printError(`Why: ${count(lost, 'line')} of ${this.sent.count + this.linesNotSent} not delivered (the reasons are above)`);
+      this.screen.printError(
+        `Why: ${howMany(lost, 'line')} of ${(this.sent.count + this.linesNotSent).toLocaleString('en-US')} not delivered (the reasons are above)`,
+      );
       this.exitCode = 1;
     }
     this.close();
@@ -364,9 +367,9 @@ export class ChatClient {
   private lossReport(joiner: string): string {
     const parts: string[] = [];
     const notLeft = this.sent.notLeft;
-    if (notLeft > 0) parts.push(`${notLeft} of the ${count(this.sent.count, 'line')} sent had not left this client and are lost`);
+    if (notLeft > 0) parts.push(`${notLeft.toLocaleString('en-US')} of the ${howMany(this.sent.count, 'line')} sent had not left this client and are lost`);
     const unsent = this.stdin.lines.length;
-    if (unsent > 0) parts.push(`${count(unsent, 'more line')} of input were not sent`);
+    if (unsent > 0) parts.push(`${howMany(unsent, 'more line')} of input were not sent`);
     // In a terminal the user was still typing; from a pipe, the rest was to be sent.
     if (!this.terminal && !this.stdin.ended && !this.outputClosed) parts.push('the rest of the input was not read');
     if (parts.length === 0) return '';
@@ -457,11 +460,6 @@ function handshakeProblem(reply: Exclude<Received, { kind: 'message' }>): string
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-/** "1 line", "2 lines". */
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Why a connection could not be made, in a few words. */

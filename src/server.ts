@@ -9,8 +9,10 @@
 
 import { createServer, type Server } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
-import { Admission, RefusalLog, refusalReserve } from './admission.js';
+import { Admission, defaultMaxPerAddress, refusalReserve } from './admission.js';
+import { type LogTopic, RateLimitedLog } from './log.js';
 import { pickledSize } from './pickle.js';
+import { howMany } from './plural.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
 import { nameProblem, showControls } from './text.js';
@@ -41,8 +43,9 @@ export interface ChatServerOptions extends Limits {
    * setting); with no answer the connection fails, and its hang-up is
    * announced. 0 for no keepalive. */
   keepaliveMs: number;
-  /** Connections in the room from one address; 0 for no limit. */
-  maxPerAddress: number;
+  /** Connections in the room from one address; 0 for no limit; null for
+   * `defaultMaxPerAddress(maxClients)`: half the room, at most 64. */
+  maxPerAddress: number | null;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
   /** Where the server's own messages go (one line each). */
@@ -68,9 +71,8 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   maxNameLength: 64,
   maxClients: 10_000,
   keepaliveMs: 60_000,
-  // A class behind one address (a school's NAT) and the demo on 127.0.0.1
-  // fit under it; one host cannot take more than 64 of the room's places.
-  maxPerAddress: 64,
+  // Half the room, at most 64: see defaultMaxPerAddress.
+  maxPerAddress: null,
   outputSoftLimit: 1024 * 1024,
   outputHardLimit: 8 * 1024 * 1024,
   slowClientGraceMs: 5_000,
@@ -104,7 +106,9 @@ export class ChatServer {
   private running = false;
   /** Who may come in, and under which name. */
   private readonly admission: Admission<ChatConnection>;
-  private readonly refusals: RefusalLog;
+  /** Where connections accepted and refused are logged: a flood of them
+   * is summed up, not written line by line. */
+  private readonly connectionLog: RateLimitedLog;
   /** run()'s `inputs`, for the loop view's picture of the state. */
   private inputs: readonly Source[] = [];
   private readonly options: ChatServerOptions;
@@ -127,8 +131,9 @@ export class ChatServer {
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget, hold: options.hold ?? undefined });
     this.policy = new ServerPolicy(options, this.reactor);
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
-    this.admission = new Admission(options);
-    this.refusals = new RefusalLog(options.log);
+    const { maxClients, maxPerAddress } = options;
+    this.admission = new Admission({ maxClients, maxPerAddress: maxPerAddress ?? defaultMaxPerAddress(maxClients) });
+    this.connectionLog = new RateLimitedLog(options.log);
     this.console = options.console && this.reactor.console(options.console);
     this.trace = this.recordRounds(options);
   }
@@ -164,6 +169,9 @@ export class ChatServer {
    * the loop: run() closes everything once the loop is out of select(). */
   sighandler = (): void => {
     if (!this.running) return;
+    // What the log counted this second happened before the stop: summed up
+    // now, before the line that says the server stops.
+    this.connectionLog.flush();
     this.options.log('Shutting down server...');
     this.running = false;
     this.options.hold?.release();
@@ -193,7 +201,7 @@ export class ChatServer {
         // when one of them has drained or broken, and the policy sees it.
         const outputs = this.policy.congestedClients;
         this.trace?.selecting(watched, outputs);
-        const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.refusals.timeToSummary()));
+        const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.connectionLog.timeToSummary()));
         this.trace?.selected(readable, writable);
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
@@ -218,12 +226,14 @@ export class ChatServer {
           }
         }
         for (const verdict of this.policy.due(this.outputs)) this.letGo(verdict, inputs);
-        this.refusals.due();
+        this.connectionLog.due();
         this.trace?.done();
       }
     } finally {
       for (const signal of STOP_SIGNALS) process.off(signal, this.sighandler);
       this.closeAll(inputs);
+      // Anything counted since the stop, in the round it came in.
+      this.connectionLog.flush();
     }
   }
 
@@ -240,7 +250,10 @@ export class ChatServer {
     if (count === 0) return;
     const { maxClients } = this.options;
     const open = maxClients + refusalReserve(maxClients);
-    this.refusals.refused('closed at once', `Chat server: refused a connection from ${lastFrom} at once: ${open} sockets open, the most it holds`, count);
+    this.connectionLog.line(REFUSED, `Chat server: refused a connection from ${lastFrom} at once: ${howMany(open, 'socket')} open, the most it holds`, {
+      kind: 'closed at once',
+      count,
+    });
     this.trace?.did(`server: refused ${count}`);
   }
 
@@ -253,7 +266,7 @@ export class ChatServer {
       if (!this.admission.mayTell(address)) {
         // Several from this address wait for their refusal already.
         client.destroy();
-        this.refusals.refused('closed at once', `Chat server: refused connection ${client.id} from ${address} at once: ${refusal}`);
+        this.connectionLog.line(REFUSED, `Chat server: refused connection ${client.id} from ${address} at once: ${refusal}`, { kind: 'closed at once' });
         this.trace?.did(`server: refused connection ${client.id} at once`);
         return;
       }
@@ -269,8 +282,9 @@ export class ChatServer {
     }
     this.admission.enter(client, address);
     // Python prints the address tuple, ('127.0.0.1', 54321), and the socket's
-    // file descriptor where this prints the connection's number.
-    this.options.log(`Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
+    // file descriptor where this prints the connection's number. A flood of
+    // connections is summed up a second at a time.
+    this.connectionLog.line(ACCEPTED, `Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
     // The original reads the name right here, blocking everyone until this
     // client speaks. Here the client simply joins the inputs; its first
     // frame, whenever it comes, is its handshake.
@@ -379,7 +393,7 @@ export class ChatServer {
   /** Turns a newcomer away: the handshake's reply, so that a client of the
    * recipe reads on, then the reason, then the close. */
   private refuse(client: ChatConnection, reason: string, shape: PickleShape, inputs: Source[]): void {
-    this.refusals.refused(refusalKind(reason), `Chat server: refused connection ${client.id} from ${client.remoteAddress}: ${reason}`);
+    this.connectionLog.line(REFUSED, `Chat server: refused connection ${client.id} from ${client.remoteAddress}: ${reason}`, { kind: refusalKind(reason) });
     send(client, `CLIENT: ${client.remoteAddress}`, shape);
     send(client, `\n(Refused: ${reason})`, shape);
     this.hangUp(client, inputs);
@@ -487,6 +501,11 @@ export class ChatServer {
     this.outputs = [];
   }
 }
+
+/** How the log sums up connections it did not write line by line:
+ * `Chat server: accepted 758 more connections in the last second; the last: ...`. */
+const ACCEPTED: LogTopic = { prefix: 'Chat server: ', verb: 'accepted', noun: 'connection' };
+const REFUSED: LogTopic = { prefix: 'Chat server: ', verb: 'refused', noun: 'connection' };
 
 /** The smaller of two optional timeouts. */
 function soonest(a: number | undefined, b: number | undefined): number | undefined {

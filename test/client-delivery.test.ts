@@ -110,11 +110,12 @@ describe('scripts/client.ts when the server goes away first', () => {
       assert.equal(bot.output.at(-1), 'Client shutting down.');
       const why = bot.stderr.split('\n').find((text) => text.startsWith('Why: '));
       const match =
-        /^Why: the connection was reset before the server had taken everything: (\d+) of the (\d+) lines sent had not left this client and are lost, (\d+) more lines of input were not sent, the rest of the input was not read \(lines that had left may not all have been read either\)$/.exec(
+        /^Why: the connection was reset before the server had taken everything: ([\d,]+) of the ([\d,]+) lines sent had not left this client and are lost, ([\d,]+) more lines of input were not sent, the rest of the input was not read \(lines that had left may not all have been read either\)$/.exec(
           why ?? '',
         );
       assert.ok(match, `stderr: ${why}`);
-      const [notLeft, sent] = [Number(match[1]), Number(match[2])];
+      const figure = (text: string) => Number(text.replaceAll(',', ''));
+      const [notLeft, sent] = [figure(match[1]!), figure(match[2]!)];
       assert.ok(notLeft > 0 && notLeft < sent, `${notLeft} of ${sent}`);
     } finally {
       server.close();

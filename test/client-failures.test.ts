@@ -75,10 +75,10 @@ describe('scripts/client.ts against a server that fails it', () => {
   test('a server that refuses the newcomer, its reason sent with the answer: no "Now connected"', async (t) => {
     const { port, client, named } = await clientOfHandMadeServer(t);
     const socket = await named();
-    socket.end(Buffer.concat([frame('CLIENT: 127.0.0.1'), frame('\n(Refused: the room is full (2 connections already open))')]));
+    socket.end(Buffer.concat([frame('CLIENT: 127.0.0.1'), frame('\n(Refused: the room is full (2 clients))')]));
     assert.deepEqual(await client.exited, { code: 1, signal: null });
     assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${port}`]);
-    assert.equal(client.stderr, 'Why: the server refused this client: the room is full (2 connections already open)\n');
+    assert.equal(client.stderr, 'Why: the server refused this client: the room is full (2 clients)\n');
   });
 
   test('a refusal that comes after the answer', async (t) => {
