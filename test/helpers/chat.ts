@@ -157,6 +157,18 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
   };
 }
 
+/** How many connections a server's log says it accepted: its `got
+ * connection` lines, and what the summaries of a flood of them count. */
+export function acceptedIn(lines: readonly string[]): number {
+  let accepted = 0;
+  for (const line of lines) {
+    if (line.startsWith('Chat server: got connection ')) accepted += 1;
+    const summed = /^Chat server: accepted ([\d,]+) more connections? in the last second/.exec(line)?.[1];
+    if (summed !== undefined) accepted += Number(summed.replaceAll(',', ''));
+  }
+  return accepted;
+}
+
 /** A command line of the project, as a child process, reading its output line by line. */
 export class ChildProgram {
   readonly lines = new Mailbox<string>();
