@@ -49,8 +49,12 @@ export class RawClient {
   readonly messages = new Mailbox<ReceivedMessage>();
   private readonly decoder = new FrameDecoder();
   readonly closed: Promise<void>;
+  /** This end's address, as the server sees it: kept from the connect,
+   * since a closed socket no longer tells it. */
+  readonly localAddress: string | undefined;
 
   private constructor(readonly socket: Socket) {
+    this.localAddress = socket.localAddress;
     socket.on('data', (chunk: Buffer) => {
       this.decoder.push(chunk);
       for (let payload = this.decoder.next(); payload !== undefined; payload = this.decoder.next()) {
@@ -107,7 +111,7 @@ export class RawClient {
    * the reason, then the close. Resolves to the reason. */
   async expectRefused(): Promise<string> {
     const reply = await this.next();
-    if (reply !== `CLIENT: ${this.socket.localAddress}`) throw new Error(`expected the handshake's reply, got ${JSON.stringify(reply)}`);
+    if (reply !== `CLIENT: ${this.localAddress}`) throw new Error(`expected the handshake's reply, got ${JSON.stringify(reply)}`);
     const notice = await this.next();
     const [, reason] = /^\n\(Refused: (.*)\)$/s.exec(notice ?? '') ?? [];
     if (reason === undefined) throw new Error(`expected a refusal, got ${JSON.stringify(notice)}`);
