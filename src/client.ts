@@ -236,8 +236,8 @@ export class ChatClient {
       this.trace?.selecting(inputs, outputs);
       const [readable, writable] = await this.reactor.select(inputs, outputs);
       this.trace?.selected(readable, writable);
-      // A socket that failed has let go of what it held; the last count stands.
-      if (this.sock!.error === undefined) this.sent.left(this.sock!.pendingOutputBytes);
+      // What Node still holds, as it was when the socket failed if it has.
+      this.sent.left(this.sock!.pendingOutputBytes);
       for (const sock of readable) {
         if (!this.connected) break;
         if (sock === this.stdin) this.sendTypedLines();
@@ -349,9 +349,12 @@ export class ChatClient {
     }
     this.screen.printLine('Client shutting down.');
     const loss = this.lossReport('');
-    if (loss !== '' || (reset && this.outputClosed)) {
+    // A reset after the end of output may have come before the server read
+    // the last lines: only its close would have said it had.
+    if (loss !== '' || (reset && this.outputClosed && this.sent.count > 0)) {
       const how = reset ? 'the connection was reset before the server had taken everything' : 'the server closed the connection before taking everything';
-      this.screen.printError(`Why: ${how}${loss || ': the lines sent may not all have been read'}`);
+      const unsure = this.sent.count === 1 ? 'the line sent may not have been read' : 'the lines sent may not all have been read';
+      this.screen.printError(`Why: ${how}${loss || `: ${unsure}`}`);
       this.exitCode = 1;
     }
     this.leave(reset ? 'server: connection reset, leaving' : 'server: hung up, leaving');
@@ -364,9 +367,9 @@ export class ChatClient {
   private lossReport(joiner: string): string {
     const parts: string[] = [];
     const notLeft = this.sent.notLeft;
-    if (notLeft > 0) parts.push(`${notLeft} of the ${count(this.sent.count, 'line')} sent had not left this client and are lost`);
+    if (notLeft > 0) parts.push(`${notLeft} of the ${count(this.sent.count, 'line')} sent had not left this client and ${notLeft === 1 ? 'is' : 'are'} lost`);
     const unsent = this.stdin.lines.length;
-    if (unsent > 0) parts.push(`${count(unsent, 'more line')} of input were not sent`);
+    if (unsent > 0) parts.push(`${count(unsent, 'more line')} of input ${unsent === 1 ? 'was' : 'were'} not sent`);
     // In a terminal the user was still typing; from a pipe, the rest was to be sent.
     if (!this.terminal && !this.stdin.ended && !this.outputClosed) parts.push('the rest of the input was not read');
     if (parts.length === 0) return '';

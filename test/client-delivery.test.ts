@@ -4,11 +4,12 @@
 // refused before they are sent, and the next ones go on.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { pickledSize } from '../src/pickle.js';
 import { startReadingNow, stopReadingNow } from '../src/streams.js';
 import { DEFAULT_MAX_FRAME_SIZE, frame } from '../src/wire.js';
-import { ChildProgram, firstFrame, handMadeServer, RawClient, startServerProgram, within } from './helpers/chat.js';
+import { ChildProgram, clientOfHandMadeServer, firstFrame, handMadeServer, RawClient, startServerProgram, within } from './helpers/chat.js';
 
 /** A room member that reads slowly but steadily: about `bytes` every
  * `everyMs`, Node's reads stopped at the handle in between, so the kernel's
@@ -119,6 +120,39 @@ describe('scripts/client.ts when the server goes away first', () => {
     } finally {
       server.close();
     }
+  });
+
+  test('a reset after the server has read the line: nothing is said to have been lost', async (t) => {
+    const { client, named } = await clientOfHandMadeServer(t);
+    const socket = await named();
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    await client.line(/^Now connected/);
+    // Input still open: the line is sent, and the client waits for more.
+    client.child.stdin.write('hello\n');
+    assert.match((await firstFrame(socket)).toString('latin1'), /hello/);
+    socket.resetAndDestroy();
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.output.at(-1), 'Client shutting down.');
+    // The line had left this client (the server read it): only the input
+    // not yet read is lost for sure.
+    assert.equal(
+      client.stderr,
+      'Why: the connection was reset before the server had taken everything: the rest of the input was not read (lines that had left may not all have been read either)\n',
+    );
+  });
+
+  test('a reset after the end of input and one line read: the line may not have been read, none had not left', async (t) => {
+    const { client, named } = await clientOfHandMadeServer(t);
+    client.child.stdin.end('hello\n');
+    const socket = await named();
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    assert.match((await firstFrame(socket)).toString('latin1'), /hello/);
+    // The client's end of output comes; the server, still open, resets.
+    socket.allowHalfOpen = true;
+    await once(socket.resume(), 'end');
+    socket.resetAndDestroy();
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.stderr, 'Why: the connection was reset before the server had taken everything: the line sent may not have been read\n');
   });
 
   test('Ctrl-C while waiting for the server to take the end: leaves at once, exit 0', async () => {

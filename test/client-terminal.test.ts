@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
-import { handMadeServer, ROOT, RawClient, startServer } from './helpers/chat.js';
+import { firstFrame, handMadeServer, ROOT, RawClient, startServer } from './helpers/chat.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
 /** Each test is skipped, with this reason, where there is no tmux (a
@@ -235,6 +235,30 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, however
       assert.equal(await heard('paste'), '\n#[paste@127.0.0.1]>>hello big world');
     } finally {
       terminal.kill();
+    }
+  });
+});
+
+describe('scripts/client.ts in a terminal, when the server goes', () => {
+  test('a reset after the server has read the line typed: "Client shutting down.", exit 0, no loss claimed', { skip }, async () => {
+    const server = await handMadeServer();
+    const terminal = new Terminal(['--name', 'alice', '--port', String(server.port)], 80);
+    try {
+      const socket = await server.accepted;
+      await firstFrame(socket);
+      socket.write(frame('CLIENT: 127.0.0.1'));
+      await terminal.waitFor('the prompt', (lines) => lines.includes('[alice@127.0.0.1]>'));
+      terminal.type('hello');
+      terminal.keys('Enter');
+      assert.match((await firstFrame(socket)).toString('latin1'), /hello/);
+      socket.resetAndDestroy();
+      const lines = await terminal.waitFor('the exit status', (lines) => lines.some((line) => line.startsWith('exit status')));
+      assert.ok(lines.includes('Client shutting down.'), lines.join('\n'));
+      assert.ok(lines.includes('exit status 0'), lines.join('\n'));
+      assert.ok(!lines.some((line) => line.startsWith('Why:')), lines.join('\n'));
+    } finally {
+      terminal.kill();
+      server.close();
     }
   });
 });
