@@ -405,7 +405,12 @@ export class ChatClient {
 
   close(): void {
     process.off('SIGINT', this.interrupt);
-    this.sock?.close();
+    // Output Node still holds would keep the process alive until the server
+    // takes it (a slow room can take seconds): leaving, it is dropped with
+    // the socket. It was counted as lost, or Ctrl-C asked to leave at once.
+    // With nothing held, the socket is closed as Python's close() does.
+    if (this.sock !== undefined && this.sock.pendingOutputBytes > 0) this.sock.destroy();
+    else this.sock?.close();
     this.readline.close();
   }
 }

@@ -5,7 +5,10 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import { PassThrough } from 'node:stream';
+import { ChatClient } from '../src/client.js';
 import { pickledSize } from '../src/pickle.js';
 import { startReadingNow, stopReadingNow } from '../src/streams.js';
 import { DEFAULT_MAX_FRAME_SIZE, frame } from '../src/wire.js';
@@ -173,5 +176,43 @@ describe('scripts/client.ts when the server goes away first', () => {
     } finally {
       server.close();
     }
+  });
+
+  test('Ctrl-C while 1 MiB waits for a server that does not read: the client drops it and leaves, exit 0', async (t) => {
+    const server = await handMadeServer();
+    t.after(() => server.close());
+    const input = new PassThrough();
+    const output = new PassThrough().resume();
+    let socket: Socket | undefined;
+    let backlogged: () => void = () => {};
+    const waiting = new Promise<void>((resolve) => {
+      backlogged = resolve;
+    });
+    const client = new ChatClient({
+      ...{ name: 'bot', host: '127.0.0.1', port: server.port, shape: 'str', input, output, errors: output },
+      // As in the test above: a message after each round until the client's
+      // input has left select()'s inputs, its output watched instead.
+      trace: (line) => {
+        if (!line.startsWith('round')) return;
+        if (line.includes('select(in: server; out: server)')) backlogged();
+        else socket!.write(frame('\n#[peer@127.0.0.1]>>are you backed up yet?'));
+      },
+    });
+    const connected = client.connect();
+    socket = await server.accepted;
+    t.after(() => socket.destroy());
+    await firstFrame(socket); // and reads nothing more
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    assert.equal(await connected, true);
+    const running = client.run();
+    // Far more than the kernel's buffers on both sides hold.
+    input.write(`${'z'.repeat(1000)}\n`.repeat(20_000));
+    await waiting;
+    assert.ok(client.sock!.pendingOutputBytes > 0, 'Node holds output the server has not taken');
+    client.interrupt();
+    assert.equal(await running, 0);
+    // Ended instead, the socket would keep the process alive until the
+    // server took what Node held, or a linger ran out.
+    assert.equal(client.sock!.socket.destroyed, true, 'the output Node held was dropped, not waited for');
   });
 });
