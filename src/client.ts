@@ -300,6 +300,16 @@ export class ChatClient {
     return `a line of ${Buffer.byteLength(text)} bytes would be relayed as a frame of ${size} bytes, over the server's limit of ${this.serverMaxFrameSize} (--server-max-frame-size)`;
   }
 
+  /** When the server dropped this client for a frame over its limit, and
+   * that limit is smaller than the one this client assumed, what to do
+   * about it; otherwise ''. (The reason is in the words of this project's
+   * server: `frame of <n> bytes is over the limit of <limit>`.) */
+  private smallerLimit(reason: string): string {
+    const limit = Number(/^frame of \d+ bytes is over the limit of (\d+)$/.exec(reason)?.[1]);
+    if (!(limit < this.serverMaxFrameSize)) return '';
+    return ` (this client assumed a limit of ${this.serverMaxFrameSize} bytes, larger than this server's: with --server-max-frame-size ${limit} a line too long for it is refused here, and the client goes on)`;
+  }
+
   /** Something came from the server: a message, a notice, its end. */
   private fromServer(received: Received): void {
     switch (received.kind) {
@@ -321,7 +331,7 @@ export class ChatClient {
           this.leave('server: refused, leaving');
         } else {
           this.screen.printLine('Client shutting down.');
-          this.screen.printError(`Why: the server dropped this client: ${shown}${this.lossReport(', and')}`);
+          this.screen.printError(`Why: the server dropped this client: ${shown}${this.smallerLimit(reason!)}${this.lossReport(', and')}`);
           this.exitCode = 1;
           this.leave('server: dropped this client, leaving');
         }

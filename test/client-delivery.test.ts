@@ -87,6 +87,34 @@ describe('scripts/client.ts delivers piped input whole', () => {
   });
 });
 
+describe('scripts/client.ts and a server whose frame limit is smaller than the client assumed', () => {
+  test('dropped for a line over it: the reason says which --server-max-frame-size to give, and given, the line is refused here', async (t) => {
+    const server = await startServerProgram(['--max-frame-size', '100000']);
+    t.after(() => server.program.child.kill('SIGKILL'));
+    const line = 'y'.repeat(200_000);
+    const dropped = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(server.port)]);
+    dropped.child.stdin.end(`${line}\n`);
+    assert.deepEqual(await dropped.exited, { code: 1, signal: null });
+    assert.equal(dropped.output.at(-1), 'Client shutting down.');
+    assert.equal(
+      dropped.stderr,
+      "Why: the server dropped this client: frame of 200010 bytes is over the limit of 100000 (this client assumed a limit of 1048576 bytes, larger than this server's: with --server-max-frame-size 100000 a line too long for it is refused here, and the client goes on)\n",
+    );
+
+    const reader = await RawClient.join(server.port, 'reader');
+    const told = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(server.port), '--server-max-frame-size', '100000']);
+    told.child.stdin.end(`${line}\nafter\n`);
+    assert.equal(await reader.next(), '\n(Connected: New client (2) from bot@127.0.0.1)');
+    assert.equal(await reader.next(), '\n#[bot@127.0.0.1]>>after');
+    assert.deepEqual(await told.exited, { code: 1, signal: null });
+    assert.equal(
+      told.stderr,
+      "Not sent: a line of 200000 bytes would be relayed as a frame of 200032 bytes, over the server's limit of 100000 (--server-max-frame-size)\n" +
+        'Why: 1 line of 2 not delivered (the reasons are above)\n',
+    );
+  });
+});
+
 describe('scripts/client.ts when the server goes away first', () => {
   test('a reset while lines wait: exit 1, and how many had not left', async () => {
     const server = await handMadeServer();
