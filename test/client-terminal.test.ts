@@ -117,7 +117,7 @@ describe('scripts/client.ts in a terminal', () => {
   });
 });
 
-describe('scripts/client.ts in a terminal: the half-typed line survives, however long, wide or edited', () => {
+describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped over rows, wide or edited', () => {
   let chat: Awaited<ReturnType<typeof startServer>>;
   let bob: RawClient;
 
@@ -219,6 +219,32 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, however
       // next one whole.
       const text = 'a漢字かな交じり文の行がここで折り返す、端末の幅を越えて続く長い行';
       await survives(terminal, prompt, text, 3);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  test('40x24: a line taller than the screen stays whole; the message goes to the scrollback above it', { skip }, async () => {
+    const terminal = new Terminal(['--name', 'tall', '--port', String(chat.port)], 40, 24);
+    try {
+      assert.match((await heard('tall'))!, /^\n\(Connected: New client/);
+      await terminal.waitFor('the prompt', (lines) => lines.includes('[tall@127.0.0.1]>'));
+      const text = Array.from({ length: 1200 }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+      terminal.type(text);
+      await terminal.waitFor('the end of the line', (lines) => lines.join('').endsWith(text.slice(-100)));
+      bob.send('above the screen');
+      const withScrollback = () => terminal.tmux('capture-pane', '-p', '-t', 'chat', '-S', '-100').split('\n');
+      const deadline = Date.now() + 10_000;
+      while (!withScrollback().includes('#[bob@127.0.0.1]>>above the screen')) {
+        assert.ok(Date.now() < deadline, withScrollback().join('\n'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const rows = withScrollback();
+      const message = rows.indexOf('#[bob@127.0.0.1]>>above the screen');
+      assert.ok(!terminal.screen().includes(rows[message]!), 'the message is not on the screen');
+      assert.equal(rows.slice(message + 1).join(''), `[tall@127.0.0.1]> ${text}`, 'the whole line below it');
+      terminal.keys('Enter');
+      assert.equal(await heard('tall'), `\n#[tall@127.0.0.1]>>${text}`);
     } finally {
       terminal.kill();
     }
