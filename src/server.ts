@@ -194,7 +194,7 @@ export class ChatServer {
         const outputs = this.policy.congestedClients;
         this.trace?.selecting(watched, outputs);
         const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.refusals.timeToSummary()));
-        this.trace?.selected(readable, writable);
+        this.trace?.selected(readable, writable, this.reactor.heldMs);
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {
