@@ -403,6 +403,7 @@ describe('the log output', () => {
   });
 
   test('a log reader that stops reading does not freeze the room', async () => {
+    // One host plays 1,500 guests: no limit per address.
     const { program, port } = await startServerProgram(['--max-per-address', '0']);
     program.child.stdout.pause();
     await fillTheLog(port);
