@@ -1,10 +1,11 @@
 // Test helpers: a raw chat client that speaks frames over a real socket,
 // the server run in this process, and the command lines as child processes.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ChatServer, type ChatServerOptions } from '../../src/server.js';
 import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/pickle.js';
@@ -139,6 +140,27 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
   };
 }
 
+/** Every program a test started that has not exited yet. Under the test
+ * runner they are ended once the file's tests are done, however those ended
+ * (a failure, a timeout): no process outlives its test file, and none keeps
+ * the runner waiting. (Outside the runner, as in scripts/screenshot.ts, the
+ * program ends them itself.) */
+const running = new Set<ChildProcess>();
+if (process.env.NODE_TEST_CONTEXT !== undefined) after(endAllPrograms);
+
+/** Ends every program still running, with everything it started when it
+ * has a process group of its own (spawned `detached`). */
+export function endAllPrograms(): void {
+  for (const child of running) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
+  running.clear();
+}
+
 /** A command line of the project, as a child process, reading its output line by line. */
 export class ChildProgram {
   readonly lines = new Mailbox<string>();
@@ -150,6 +172,8 @@ export class ChildProgram {
   private partialError = '';
 
   constructor(readonly child: ChildProcessWithoutNullStreams) {
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (text: string) => this.take(text));
