@@ -12,6 +12,7 @@
 // (`socket.on('data', ...)`), and what remains must be there in that order.
 // A pointer in any other form (a link to a line whose text is not code, a
 // bare `src/server.ts:194`) is an error too: it could not be checked.
+// Program output quoted in a code span or block is not a pointer.
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -54,7 +55,10 @@ export function pointersIn(doc: string): { pointers: Pointer[]; unreadable: stri
     pointers.push({ doc, line: lineOf(match.index!), target: match[1]!, targetLine: Number(match[2]), code });
     understood.add(match.index! + 2);
   }
-  const unreadable = [...text.matchAll(ANY_POINTER)]
+  // Program output quoted in code (`Break on start in src/hold.ts:1`) is
+  // not a pointer; a code span that holds nothing but one is.
+  const prose = text.replace(/```[\s\S]*?```|`[^`\n]+`/g, (code) => (/^`[^`\s]+`$/.test(code) ? code : ' '.repeat(code.length)));
+  const unreadable = [...prose.matchAll(ANY_POINTER)]
     .filter((match) => !understood.has(match.index!))
     .map(
       (match) =>
