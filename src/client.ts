@@ -104,7 +104,7 @@ export class ChatClient {
     send(this.sock, `NAME: ${this.name}`, this.shape);
     // The original blocks in receive() here; the reactor waits instead, so
     // that Ctrl-C still works while a slow server makes up its mind.
-    while (!this.sock.readable && !this.interrupted) await this.reactor.select([this.sock], []);
+    while (!this.sock.readable && !this.interrupted) await this.awaitReply();
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
       return false;
@@ -237,6 +237,15 @@ export class ChatClient {
       if (error === this.sock!.error) return null; // a reset is the server going away too
       throw error;
     }
+  }
+
+  /** One round of the handshake's wait: select() on the server alone, traced like every round. */
+  private async awaitReply(): Promise<void> {
+    this.trace?.selecting([this.sock], []);
+    const [readable] = await this.reactor.select([this.sock!], []);
+    this.trace?.selected(readable, []);
+    if (readable.length > 0) this.trace?.did('server: the reply to the handshake');
+    this.trace?.done();
   }
 
   close(): void {

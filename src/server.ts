@@ -376,7 +376,13 @@ export class ChatServer {
       options.onRound !== null,
     );
     const { trace, onRound } = options;
-    if (trace) recorder.onRound((round) => trace(formatRound(round)));
+    if (trace) {
+      recorder.onRound((round) => trace(formatRound(round)));
+      // A log line said while a round works waits for that round's trace
+      // line, so that the two read in the order things happened. (These
+      // options are the server's own copy, made by listen().)
+      options.log = recorder.inOrder(options.log);
+    }
     if (onRound) recorder.onRound(onRound);
     return recorder;
   }

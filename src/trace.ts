@@ -48,6 +48,10 @@ export class RoundRecorder {
   private round = 0;
   private current: Round | undefined;
   private readonly listeners: ((round: Round) => void)[] = [];
+  /** Between select() returning and the round being done. */
+  private working = false;
+  /** Lines said meanwhile, written once the round has been shown. */
+  private readonly held: (() => void)[] = [];
 
   constructor(
     /** How a source is called: server, stdin, alice@127.0.0.1... */
@@ -56,6 +60,18 @@ export class RoundRecorder {
     private readonly snapshot?: () => LoopState,
     private readonly wantsState = false,
   ) {}
+
+  /** A line writer that keeps the order of events: a line said while a
+   * round works (a log line about a connection the round accepted) waits
+   * until the round itself has been shown, so that `--trace` and the log
+   * read in the order things happened. Lines said while select() waits (a
+   * signal) go out at once: they came before the round's answer. */
+  inOrder(write: (line: string) => void): (line: string) => void {
+    return (line) => {
+      if (this.working) this.held.push(() => write(line));
+      else write(line);
+    };
+  }
 
   /** Calls `listener` with every round, once it is done. */
   onRound(listener: (round: Round) => void): void {
@@ -90,6 +106,7 @@ export class RoundRecorder {
     round.writable = this.names(writable);
     round.writableCount = writable.length;
     round.waitedMs = Date.now() - round.at;
+    this.working = true;
   }
 
   /** What the round did, in a few words. */
@@ -103,6 +120,8 @@ export class RoundRecorder {
     round.workedMs = Date.now() - round.at - round.waitedMs;
     if (this.wantsState && this.snapshot) round.state = this.snapshot();
     for (const listener of this.listeners) listener(round);
+    this.working = false;
+    for (const write of this.held.splice(0)) write();
   }
 
   private names(sources: readonly unknown[]): string[] {
