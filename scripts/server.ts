@@ -41,6 +41,11 @@ Options:
   --max-clients N         sockets open at once, counting every connection not
                           yet accepted or still closing; past it a newcomer
                           is closed at once (default ${defaults.maxClients})
+  --keepalive S           seconds a connection may be silent before the kernel
+                          asks the peer whether it is still there (TCP
+                          keepalive); 10 unanswered probes 1 s apart later the
+                          connection fails and its hang-up is announced. 0 for
+                          none (default ${defaults.keepaliveMs / 1000})
   --input-budget N        bytes of input held for all clients together; past
                           it, reading stops and the client with the largest
                           unfinished frame is dropped (default ${defaults.inputBudget})
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
     'input-budget': { type: 'string' },
     'max-name-length': { type: 'string' },
     'max-clients': { type: 'string' },
+    keepalive: { type: 'string' },
     'output-soft-limit': { type: 'string' },
     'output-hard-limit': { type: 'string' },
     'slow-client-grace': { type: 'string' },
@@ -119,6 +125,8 @@ async function main(): Promise<void> {
     inputBudget: parseIntegerOption('--input-budget', values['input-budget'], defaults.inputBudget, maxFrameSize, 2 ** 40),
     maxNameLength: parseIntegerOption('--max-name-length', values['max-name-length'], defaults.maxNameLength, 1, 1024),
     maxClients: parseIntegerOption('--max-clients', values['max-clients'], defaults.maxClients, 1, 1_000_000),
+    // 32767 s is the longest idle time Linux accepts (TCP_KEEPIDLE).
+    keepaliveMs: 1000 * parseIntegerOption('--keepalive', values.keepalive, defaults.keepaliveMs / 1000, 0, 32767, '0 for none'),
     outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], defaults.outputSoftLimit, 1024, 2 ** 32),
     outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], defaults.outputHardLimit, 1024, 2 ** 32),
     slowClientGraceMs: 1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], defaults.slowClientGraceMs / 1000, 1, 3600),

@@ -6,6 +6,11 @@
 //
 // The policy decides, the loop acts: `due()` names the clients to drop and
 // why, and the loop drops them as it drops any other, telling the room.
+//
+// Every time here comes from `performance.now()`, a monotonic clock, never
+// from the wall clock (`Date.now()`): when NTP or an operator steps the wall
+// clock an hour ahead, every deadline would pass at once; an hour back, none
+// would pass for an hour.
 
 import type { Connection, Inbox, Reactor } from './reactor.js';
 
@@ -71,7 +76,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
 
   /** A connection was accepted: its handshake clock starts. */
   admit(client: TClient): void {
-    const now = Date.now();
+    const now = performance.now();
     this.handshakes.set(client, now);
     this.nextLookAt = Math.min(this.nextLookAt, now + this.limits.handshakeTimeoutMs);
   }
@@ -79,7 +84,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
   /** The connection has sent its name; from now on its frames have a deadline. */
   named(client: TClient): void {
     this.handshakes.delete(client);
-    this.nextLookAt = Math.min(this.nextLookAt, Date.now() + this.limits.frameTimeoutMs);
+    this.nextLookAt = Math.min(this.nextLookAt, performance.now() + this.limits.frameTimeoutMs);
   }
 
   /** The loop let the connection go. */
@@ -91,7 +96,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
   /** Called after writing to a client: is it congested now? */
   wrote(client: TClient): boolean {
     if (client.pendingOutputBytes < this.limits.outputSoftLimit || this.congested.has(client)) return false;
-    this.congested.set(client, { lowestPending: client.pendingOutputBytes, progressAt: Date.now() });
+    this.congested.set(client, { lowestPending: client.pendingOutputBytes, progressAt: performance.now() });
     return true;
   }
 
@@ -99,7 +104,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
    * clients past their handshake. */
   due(named: Iterable<TClient>): Verdict<TClient>[] {
     const verdicts: Verdict<TClient>[] = [];
-    const now = Date.now();
+    const now = performance.now();
     for (const client of this.congested.keys()) this.checkCongestion(client, now, verdicts);
     if (now >= this.nextLookAt) this.checkDeadlines(named, now, verdicts);
     this.checkInputBudget(named, verdicts);
@@ -110,7 +115,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
   timeToNextDeadline(): number | undefined {
     let next = this.nextLookAt;
     for (const { progressAt } of this.congested.values()) next = Math.min(next, progressAt + this.limits.slowClientGraceMs);
-    return next === Infinity ? undefined : Math.max(0, next - Date.now());
+    return next === Infinity ? undefined : Math.max(0, next - performance.now());
   }
 
   /** The slow-consumer policy for one congested client: over the hard
@@ -166,16 +171,22 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
 
   /** Over the input budget, the connection holding the most input is cut
    * off, then the next, until the input held is within the budget again.
-   * (At the end of a round the loop has taken every whole frame it was
-   * watching for, so what is held is mostly frames not yet finished.) */
+   * A client with a whole frame waiting is not to blame while the room
+   * goes on: the loop takes its frames, one a round, while reading stays
+   * stopped, and that frees the budget. What only the client can free is a
+   * frame it has begun and not finished. (While the room is paused, no one's
+   * frames are taken, and every byte held counts.) */
   private checkInputBudget(named: Iterable<TClient>, verdicts: Verdict<TClient>[]): void {
     let held = this.reactor.inputBytes;
     const budget = this.limits.inputBudget;
     if (held < budget) return;
+    const clients = [...named, ...this.handshakes.keys()];
+    const served = (client: TClient) => client.readable && !this.paused;
+    for (const client of clients) if (served(client)) held -= client.heldBytes;
+    if (held < budget) return;
     const judged = new Set(verdicts.map((verdict) => verdict.client));
-    const holders = [...named, ...this.handshakes.keys()]
-      .filter((client) => client.heldBytes > 0 && !judged.has(client))
-      .sort((a, b) => b.heldBytes - a.heldBytes);
+    const holders = clients.filter((client) => !served(client) && client.heldBytes > 0 && !judged.has(client));
+    holders.sort((a, b) => b.heldBytes - a.heldBytes);
     for (const client of holders) {
       if (held < budget) break;
       verdicts.push({

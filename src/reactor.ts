@@ -172,7 +172,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     if (this.hold) await this.hold.pass();
     // Node reads from the connections watched now, and from no other.
     this.watch(inputs);
-    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    // On the monotonic clock, as Node's timers are: a step of the wall clock
+    // must not end the wait early or make it an hour long.
+    const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     let yielded = false;
     for (;;) {
       this.applyEvents();
@@ -183,7 +185,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       // Like select(), a socket that failed counts as writable: the next
       // write would tell, so the loop should look at it.
       const writable = outputs.filter((connection) => connection.drained || connection.error !== undefined);
-      const done = readable.length > 0 || writable.length > 0 || this.interrupted || this.overBudget || Date.now() >= deadline;
+      const done = readable.length > 0 || writable.length > 0 || this.interrupted || this.overBudget || performance.now() >= deadline;
       if (done && yielded) {
         this.interrupted = false;
         for (const connection of writable) connection.drained = false;
@@ -316,7 +318,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
       this.alarm = undefined;
       this.wakeUp?.();
     };
-    this.alarm = setTimeout(ring, Math.max(0, deadline - Date.now()));
+    this.alarm = setTimeout(ring, Math.max(0, deadline - performance.now()));
   }
 
   private applyEvents(): void {
@@ -345,7 +347,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     inbox.push(chunk);
     this.count(connection);
     if (!inbox.incomplete) connection.unfinishedSince = undefined;
-    else if (inbox.framesStarted !== startedBefore) connection.unfinishedSince = Date.now();
+    else if (inbox.framesStarted !== startedBefore) connection.unfinishedSince = performance.now();
     // The kernel keeps unread bytes in the socket's buffer and stops the
     // sender when it fills. Node reads eagerly instead, so it is told to
     // stop reading while the loop has plenty to take from this socket.
@@ -389,7 +391,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   private startReading(connection: Connection<TInbox>): void {
     connection.reading = true;
-    connection.readingSince = Date.now();
+    connection.readingSince = performance.now();
     this.reading.add(connection);
     startReadingNow(connection.socket);
   }
@@ -476,10 +478,10 @@ export class Connection<TInbox extends Inbox> {
   /** Node had to hold output back, and has now written all of it. */
   drained = false;
   closed = false;
-  /** Node is reading from the socket, and since when. */
+  /** Node is reading from the socket, and since when (`performance.now()`, ms). */
   reading = false;
   readingSince = 0;
-  /** When the first byte of the unfinished frame in the inbox came. */
+  /** When the first byte of the unfinished frame in the inbox came (`performance.now()`, ms). */
   unfinishedSince: number | undefined;
   /** For the reactor: its inbox's bytes as last counted, bytes in events
    * not yet applied, and the last round select() watched it. */

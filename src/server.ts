@@ -32,6 +32,11 @@ export interface ChatServerOptions extends Limits {
   /** Sockets open at once: every one Node has handed over, whether named,
    * in the handshake, not yet accepted, or closing. More are closed at once. */
   maxClients: number;
+  /** TCP keepalive: after this many milliseconds (whole seconds) without a
+   * packet from the peer, the kernel probes it, 10 probes 1 s apart (Node's
+   * setting); with no answer the connection fails, and its hang-up is
+   * announced. 0 for no keepalive. */
+  keepaliveMs: number;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
   /** Where the server's own messages go (one line each). */
@@ -56,6 +61,7 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   inputBudget: 64 * 1024 * 1024,
   maxNameLength: 64,
   maxClients: 10_000,
+  keepaliveMs: 60_000,
   outputSoftLimit: 1024 * 1024,
   outputHardLimit: 8 * 1024 * 1024,
   slowClientGraceMs: 5_000,
@@ -117,8 +123,11 @@ export class ChatServer {
    * such as EADDRINUSE, if it cannot. */
   static async listen(overrides: Partial<ChatServerOptions> = {}): Promise<ChatServer> {
     const options = { ...DEFAULT_SERVER_OPTIONS, ...overrides };
-    // Node sets SO_REUSEADDR on listening sockets itself.
-    const server = createServer();
+    // Node sets SO_REUSEADDR on listening sockets itself. A peer whose host
+    // dies silently (no FIN, no reset) sends nothing more: without
+    // keepalive, a quiet room would keep it for ever. Node turns it on for
+    // each connection it accepts.
+    const server = createServer({ keepAlive: options.keepaliveMs > 0, keepAliveInitialDelay: options.keepaliveMs });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: options.port, host: options.host, backlog: options.backlog }, () => {
@@ -232,19 +241,12 @@ export class ChatServer {
     this.trace?.did(`server: accepted connection ${client.id} from ${client.remoteAddress}`);
   }
 
-  /** A client is readable. The original reads one message per select();
-   * here every whole frame the client has sent so far is handled in this
-   * round, so that the others get them in one write each (the frames are
-   * already in memory, so nothing blocks). A client that becomes congested
-   * meanwhile stops the round's reading. */
+  /** A client is readable: one message from it, its handshake, a chat line
+   * or its departure. Like the recipe's `receive(sock)`, one message a
+   * round: whatever else the client has sent waits, and select() reports
+   * it again next round, so a client sending flat out gets one turn a
+   * round like everyone else. */
   private serve(sock: ChatConnection, inputs: Source[]): void {
-    do {
-      this.serveOne(sock, inputs);
-    } while (!sock.closed && sock.readable && this.mayProceed(sock));
-  }
-
-  /** One frame from a client: its handshake, a chat line, or its departure. */
-  private serveOne(sock: ChatConnection, inputs: Source[]): void {
     let data: DecodedPickle | null;
     try {
       data = receive(sock);

@@ -32,22 +32,33 @@ export interface FrameLimits {
 }
 
 /** Reassembles frames from a stream that arrives in arbitrary chunks: one
- * byte at a time, many frames at once, or anything between. */
+ * byte at a time, many frames at once, or anything between.
+ *
+ * The chunks are kept as they came, and a frame is cut out of them only
+ * when it is taken: a peer that sends a hundred thousand tiny frames costs
+ * its bytes, not a hundred thousand objects, and taking the next frame
+ * costs the same however many wait behind it. As the bytes arrive they are
+ * only scanned, header to header, to know how many frames are whole, to
+ * refuse a bad header at once, and to tell when a frame has begun. */
 export class FrameDecoder {
   readonly maxFrameSize: number;
   readonly maxFirstFrameSize: number;
-  private readonly frames: Buffer[] = [];
+  /** The bytes not yet taken, in the chunks they came in, from `chunks[first]`
+   * on; `offset` bytes of that first chunk are taken already. */
+  private chunks: Buffer[] = [];
+  private first = 0;
+  private offset = 0;
+  private heldBytes = 0;
+  /** Whole frames among the bytes held. */
+  private wholeFrames = 0;
+  /** The last frame begun, as far as its bytes have come: its header, then
+   * how much of its payload is still to come. A buffer of the announced size
+   * is never allocated: a header alone would make the decoder hold what the
+   * peer only promised. */
   private readonly header = Buffer.alloc(HEADER_SIZE);
   private headerFilled = 0;
-  /** The announced payload size of the frame being filled, once its header is whole. */
-  private payloadSize: number | undefined;
-  /** The payload's pieces so far. A buffer of the announced size is never
-   * allocated up front: a header alone would make the decoder hold what the
-   * peer only promised. */
-  private payloadParts: Buffer[] = [];
-  private payloadFilled = 0;
+  private payloadToCome = 0;
   private started = 0;
-  private queuedBytes = 0;
   private failure: ProtocolError | undefined;
 
   constructor(limits: number | FrameLimits = DEFAULT_MAX_FRAME_SIZE) {
@@ -57,38 +68,36 @@ export class FrameDecoder {
   }
 
   /** Takes in bytes as they arrive. Never throws: a malformed header is kept
-   * and reported by `next()` once the frames before it have been taken. */
+   * and reported by `next()` once the frames before it have been taken; the
+   * bytes after it are dropped. */
   push(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length && this.failure === undefined) {
-      if (this.payloadSize === undefined) {
-        at += this.fillHeader(chunk, at);
-      } else {
-        at += this.fillPayload(chunk, at);
-      }
-    }
+    if (this.failure !== undefined) return;
+    const scanned = this.scan(chunk);
+    if (scanned === 0) return;
+    this.chunks.push(scanned === chunk.length ? chunk : chunk.subarray(0, scanned));
+    this.heldBytes += scanned;
   }
 
   /** The next whole frame's payload, or undefined if none is complete yet.
    * Throws the ProtocolError that ended the stream once it is reached. */
   next(): Buffer | undefined {
-    const payload = this.frames.shift();
-    if (payload !== undefined) {
-      this.queuedBytes -= payload.length;
-      return payload;
+    if (this.wholeFrames === 0) {
+      if (this.failure !== undefined) throw this.failure;
+      return undefined;
     }
-    if (this.failure !== undefined) throw this.failure;
-    return undefined;
+    this.wholeFrames -= 1;
+    const size = this.take(HEADER_SIZE).readUInt32BE(0);
+    return this.take(size);
   }
 
   /** A whole frame, or an error, waits to be taken. */
   get ready(): boolean {
-    return this.frames.length > 0 || this.failure !== undefined;
+    return this.wholeFrames > 0 || this.failure !== undefined;
   }
 
   /** Bytes held: whole frames not yet taken, and the part of the next one. */
   get bufferedBytes(): number {
-    return this.queuedBytes + this.headerFilled + this.payloadFilled;
+    return this.heldBytes;
   }
 
   /** Frames whose first byte has arrived, the one being filled included. */
@@ -101,40 +110,51 @@ export class FrameDecoder {
     return this.headerFilled > 0 && this.failure === undefined;
   }
 
-  private fillHeader(chunk: Buffer, at: number): number {
-    if (this.headerFilled === 0) this.started += 1;
-    const copied = chunk.copy(this.header, this.headerFilled, at, at + HEADER_SIZE - this.headerFilled);
-    this.headerFilled += copied;
-    if (this.headerFilled < HEADER_SIZE) return copied;
-    const size = this.checkHeader(this.header);
-    if (size === undefined) return copied;
-    const payloadStart = at + copied;
-    if (chunk.length - payloadStart >= size) {
-      // The whole payload is in this chunk: slice it instead of copying.
-      this.queue(chunk.subarray(payloadStart, payloadStart + size));
-      return copied + size;
+  /** Walks a new chunk from header to header; returns how many of its bytes
+   * to keep (all of them, unless a bad header ends the stream). */
+  private scan(chunk: Buffer): number {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.headerFilled < HEADER_SIZE) {
+        if (this.headerFilled === 0) this.started += 1;
+        // A header inside the chunk is read where it is; one split between
+        // chunks is put together first.
+        let header = chunk;
+        let headerAt = at;
+        if (this.headerFilled > 0 || chunk.length - at < HEADER_SIZE) {
+          const copied = chunk.copy(this.header, this.headerFilled, at, at + HEADER_SIZE - this.headerFilled);
+          this.headerFilled += copied;
+          at += copied;
+          if (this.headerFilled < HEADER_SIZE) break;
+          header = this.header;
+          headerAt = 0;
+        } else {
+          this.headerFilled = HEADER_SIZE;
+          at += HEADER_SIZE;
+        }
+        const size = this.checkHeader(header, headerAt);
+        if (size === undefined) break;
+        this.payloadToCome = size;
+      }
+      const part = Math.min(this.payloadToCome, chunk.length - at);
+      at += part;
+      this.payloadToCome -= part;
+      if (this.payloadToCome === 0) {
+        this.wholeFrames += 1;
+        this.headerFilled = 0;
+      }
     }
-    this.payloadSize = size;
-    return copied;
-  }
-
-  private fillPayload(chunk: Buffer, at: number): number {
-    const wanted = this.payloadSize! - this.payloadFilled;
-    const part = chunk.subarray(at, at + wanted);
-    this.payloadParts.push(part);
-    this.payloadFilled += part.length;
-    if (this.payloadFilled === this.payloadSize) this.queue(Buffer.concat(this.payloadParts, this.payloadFilled));
-    return part.length;
+    return at;
   }
 
   /** The payload size the header announces, or undefined after recording
    * why the header is unacceptable. */
-  private checkHeader(header: Buffer): number | undefined {
-    const size = header.readUInt32BE(0);
+  private checkHeader(header: Buffer, at: number): number | undefined {
+    const size = header.readUInt32BE(at);
     const first = this.started === 1;
     const limit = first ? this.maxFirstFrameSize : this.maxFrameSize;
-    if (header.readUInt32BE(4) !== 0) {
-      this.failure = new ProtocolError(`frame header bytes 4-7 must be zero, got ${header.subarray(4).toString('hex')}`);
+    if (header.readUInt32BE(at + 4) !== 0) {
+      this.failure = new ProtocolError(`frame header bytes 4-7 must be zero, got ${header.subarray(at + 4, at + 8).toString('hex')}`);
     } else if (size > limit) {
       const which = first && limit < this.maxFrameSize ? 'first frame' : 'frame';
       this.failure = new ProtocolError(`${which} of ${size} bytes is over the limit of ${limit}`);
@@ -144,15 +164,47 @@ export class FrameDecoder {
     return undefined;
   }
 
-  private queue(payload: Buffer): void {
-    this.frames.push(payload);
-    this.queuedBytes += payload.length;
-    this.headerFilled = 0;
-    this.payloadSize = undefined;
-    this.payloadParts = [];
-    this.payloadFilled = 0;
+  /** The next `size` bytes held: a slice of the chunk they came in, or, when
+   * they came in several, a copy of them joined. */
+  private take(size: number): Buffer {
+    this.heldBytes -= size;
+    const chunk = this.chunks[this.first];
+    if (chunk !== undefined && chunk.length - this.offset >= size) {
+      const bytes = chunk.subarray(this.offset, this.offset + size);
+      this.advance(chunk, size);
+      return bytes;
+    }
+    const parts: Buffer[] = [];
+    for (let wanted = size; wanted > 0; ) {
+      const chunk = this.chunks[this.first]!;
+      const part = chunk.subarray(this.offset, this.offset + wanted);
+      parts.push(part);
+      wanted -= part.length;
+      this.advance(chunk, part.length);
+    }
+    return Buffer.concat(parts, size);
+  }
+
+  /** Marks `size` bytes of the first chunk taken. A chunk used up is let go
+   * at once; the list itself is cut short once most of it is used up, so
+   * that each chunk costs the same to pass, however many follow it. */
+  private advance(chunk: Buffer, size: number): void {
+    this.offset += size;
+    if (this.offset < chunk.length) return;
+    this.chunks[this.first] = EMPTY;
+    this.first += 1;
+    this.offset = 0;
+    if (this.first === this.chunks.length) {
+      this.chunks = [];
+      this.first = 0;
+    } else if (this.first >= 1024 && this.first * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.first);
+      this.first = 0;
+    }
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** What `send` and `receive` need of a connection. */
 export interface Channel {

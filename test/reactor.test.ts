@@ -70,6 +70,27 @@ describe('the reactor', () => {
     assert.deepEqual(connection.inbox.next(), whole.subarray(8));
   });
 
+  test('a connection holding two whole frames stays readable after one is taken, and not after both', async () => {
+    const connection = await acceptPeer();
+    peer.write(Buffer.concat([frame('one'), frame('two'), frame('three').subarray(0, 9)]));
+    const whole = async () => {
+      for (;;) {
+        const [readable] = await reactor.select([connection], []);
+        assert.deepEqual(readable, [connection]);
+        if (connection.inbox.bufferedBytes === frame('one').length + frame('two').length + 9) return;
+      }
+    };
+    await whole();
+    connection.inbox.next();
+    // As the kernel keeps reporting a socket while data remains.
+    const [again] = await reactor.select([connection], [], 0);
+    assert.deepEqual(again, [connection]);
+    connection.inbox.next();
+    // Part of the third frame only: not readable, as recv() would still wait.
+    const [none] = await reactor.select([connection], [], 0);
+    assert.deepEqual(none, []);
+  });
+
   test('end of stream and errors make a connection readable', async () => {
     const connection = await acceptPeer();
     peer.end();

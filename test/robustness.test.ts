@@ -2,10 +2,12 @@
 // everyone else goes on without losing a line.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { encodePickle } from '../src/pickle.js';
 import { frame } from '../src/wire.js';
-import { chatPair, peakRssMb, RawClient, startServer, startServerProgram, stillChatting } from './helpers/chat.js';
+import { ChildProgram, chatPair, peakRssMb, RawClient, ROOT, startServer, startServerProgram, stillChatting, within } from './helpers/chat.js';
 import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
 
@@ -282,5 +284,197 @@ describe('load', () => {
     for (const client of clients) client.socket.destroy();
     assert.deepEqual(exit, { code: 0, signal: null });
     assert.ok(elapsedMs < 1000, `exited after ${elapsedMs} ms`);
+  });
+});
+
+describe('a fair share for every client', () => {
+  test("one message per readable socket per round: a client's thousand lines at once and another's one, in the recipe's order", async (t) => {
+    const served: string[][] = [];
+    const chat = await startServer({ onRound: (round) => served.push(round.actions.filter((action) => action.includes(': a line'))) });
+    t.after(() => chat.stop());
+    const { alice, bob } = await chatPair(chat.port);
+    const carol = await RawClient.join(chat.port, 'carol');
+    await Promise.all([alice.next(), bob.next()]);
+    // Both writes reach the kernel before the server's next look at its
+    // sockets: one round finds alice and bob readable together.
+    alice.writeRaw(Buffer.concat(Array.from({ length: 1000 }, (_, n) => frame(`A${n + 1}`))));
+    bob.send('B1');
+    const heard: string[] = [];
+    while (heard.length < 1001) heard.push((await carol.next())!);
+    const expected = ['A1', 'B1', ...Array.from({ length: 999 }, (_, n) => `A${n + 2}`)];
+    assert.deepEqual(
+      heard,
+      expected.map((text) => `\n#[${text.startsWith('A') ? 'alice' : 'bob'}@127.0.0.1]>>${text}`),
+    );
+    assert.deepEqual(served.filter((actions) => actions.length > 0)[0], ['alice@127.0.0.1: a line, sent to 2', 'bob@127.0.0.1: a line, sent to 2']);
+    assert.ok(
+      served.every((actions) => actions.filter((action) => action.startsWith('alice')).length <= 1),
+      'no round serves two of one client',
+    );
+  });
+
+  test("a client flooding one-character lines does not hold back another's line, and the room catches up", async (t) => {
+    const { program, port } = await startServerProgram();
+    t.after(() => program.child.kill('SIGKILL'));
+    const { alice: carol, bob } = await chatPair(port);
+    const mallory = await RawClient.join(port, 'mallory');
+    await Promise.all([carol.next(), bob.next()]);
+    // 20,000 frames: more than the server reads in one go and more than an
+    // inbox holds before the server stops reading and TCP holds the rest.
+    const FLOOD = 20_000;
+    mallory.writeRaw(Buffer.concat(Array.from({ length: FLOOD }, (_, n) => frame(String(n % 10)))));
+    bob.send('while the flood goes on');
+    let position = 0;
+    let bobAt = -1;
+    for (let malloryLines = 0; malloryLines < FLOOD; position++) {
+      const message = (await carol.next())!;
+      if (message === '\n#[bob@127.0.0.1]>>while the flood goes on') bobAt = position;
+      else assert.equal(message, `\n#[mallory@127.0.0.1]>>${malloryLines++ % 10}`, "mallory's lines, every one, in order");
+    }
+    t.diagnostic(`bob's line came after ${bobAt} of mallory's ${FLOOD} lines`);
+    // Drained a round at a time, bob's line would come after thousands.
+    assert.ok(bobAt >= 0 && bobAt < 100, `bob's line came after ${bobAt} of mallory's`);
+    // Nothing of the flood is left to relay: bob's next line is carol's next message.
+    bob.send('after the flood');
+    assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>after the flood');
+  });
+});
+
+describe('a fair share, within the input budget', () => {
+  test('whole lines waiting for their turn are not held against their senders: past the budget, nobody is cut off', async (t) => {
+    const chat = await startServer({ inputBudget: 64 * 1024 });
+    t.after(() => chat.stop());
+    const watcher = await RawClient.join(chat.port, 'watcher');
+    const SENDERS = 4;
+    const LINES = 1000;
+    const senders = [];
+    for (let s = 0; s < SENDERS; s++) senders.push(await RawClient.join(chat.port, `sender${s}`));
+    while ((await watcher.next()) !== `\n(Connected: New client (${SENDERS + 1}) from sender${SENDERS - 1}@127.0.0.1)`);
+    // About 110 KiB each, 440 KiB in all: seven times the budget, all of it whole lines.
+    senders.forEach((sender, s) => {
+      sender.writeRaw(Buffer.concat(Array.from({ length: LINES }, (_, n) => frame(`${n} `.padEnd(100, String(s))))));
+    });
+    const next = new Array<number>(SENDERS).fill(0);
+    for (let heard = 0; heard < SENDERS * LINES; heard++) {
+      const message = (await watcher.next())!;
+      const [, s] = /^\n#\[sender(\d)@127\.0\.0\.1\]>>/.exec(message) ?? assert.fail(`unexpected ${JSON.stringify(message)}`);
+      assert.equal(message, `\n#[sender${s}@127.0.0.1]>>${`${next[Number(s)]} `.padEnd(100, s)}`, 'every line, in order');
+      next[Number(s)]! += 1;
+    }
+    assert.deepEqual(
+      chat.logged.filter((line) => line.includes('dropping')),
+      [],
+    );
+  });
+});
+
+describe('deadlines when the wall clock steps', () => {
+  /** The server program, with a wall clock that steps by `stepMs` on SIGUSR2
+   * (test/helpers/step-wall-clock.ts); Alice and Bob in the room, a
+   * stranger that has not sent its name, and half of a frame from Bob. */
+  async function roomAboutToStep(stepMs: number, args: string[]) {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './test/helpers/step-wall-clock.ts', 'scripts/server.ts', '--port', '0', ...args], {
+      cwd: ROOT,
+      stdio: 'pipe',
+      env: { ...process.env, WALL_CLOCK_STEP_MS: String(stepMs) },
+    });
+    const program = new ChildProgram(child);
+    const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
+    const { alice, bob } = await chatPair(port);
+    const unfinished = frame('finished after the step');
+    bob.writeRaw(unfinished.subarray(0, 10));
+    // Bob's bytes went first: the round that accepts the stranger has them.
+    const stranger = await RawClient.connect(port);
+    await program.line(/got connection 3 /);
+    child.kill('SIGUSR2');
+    await program.errorLine(/^wall clock stepped/);
+    return { program, port, alice, bob, stranger, rest: unfinished.subarray(10) };
+  }
+
+  test('an hour ahead: no deadline passes early', async (t) => {
+    const { program, port, alice, bob, stranger, rest } = await roomAboutToStep(3600_000, []);
+    t.after(() => program.child.kill('SIGKILL'));
+    // Carol's join is a round, and every round looks at the deadlines: on
+    // the wall clock, the stranger's 10 s and Bob's 30 s would be long gone.
+    const carol = await RawClient.join(port, 'carol');
+    stranger.send('NAME: dave');
+    assert.equal(await stranger.next(), 'CLIENT: 127.0.0.1');
+    bob.writeRaw(rest);
+    assert.equal(await carol.next(), '\n(Connected: New client (4) from dave@127.0.0.1)');
+    assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>finished after the step');
+    assert.equal(await alice.next(), '\n(Connected: New client (3) from carol@127.0.0.1)');
+    assert.equal(await alice.next(), '\n(Connected: New client (4) from dave@127.0.0.1)');
+    assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>finished after the step');
+    assert.deepEqual(
+      program.output.filter((line) => line.includes('dropping')),
+      [],
+    );
+  });
+
+  test('an hour back: no deadline passes late', async (t) => {
+    const { program, alice, stranger } = await roomAboutToStep(-3600_000, ['--handshake-timeout', '2', '--frame-timeout', '2']);
+    t.after(() => program.child.kill('SIGKILL'));
+    // On the wall clock, both would wait an hour more. (The bound only turns
+    // a hang into a failure.)
+    const drops = await within(20_000, 'both deadlines', Promise.all([program.line(/dropping/), program.line(/dropping/)]));
+    assert.deepEqual(drops.sort(), [
+      'Chat server: dropping client 2 (bob@127.0.0.1): frame not finished within 2 s',
+      'Chat server: dropping connection 3 from 127.0.0.1: no handshake within 2 s',
+    ]);
+    await stranger.expectClosed();
+    assert.equal(await alice.next(), '\n(Now hung up: Client from bob@127.0.0.1)');
+  });
+});
+
+describe('a peer that vanishes without a word', () => {
+  /** The kernel's timer on the server's end of a client's connection, from
+   * /proc/net/tcp (Linux): 2 is the keepalive timer, 0 none, 1 a
+   * retransmission pending; `seconds` until it goes off. */
+  function serverSideTimer(port: number, client: RawClient): { kind: number; seconds: number } {
+    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+    const [local, remote] = [`0100007F:${hex(port)}`, `0100007F:${hex(client.socket.localPort!)}`];
+    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1] !== local || fields[2] !== remote) continue;
+      const [kind, when] = fields[5]!.split(':');
+      // The kernel counts in hundredths of a second (USER_HZ).
+      return { kind: Number.parseInt(kind!, 16), seconds: Number.parseInt(when!, 16) / 100 };
+    }
+    throw new Error(`no connection ${local} -> ${remote} in /proc/net/tcp`);
+  }
+
+  /** The timer once the handshake's reply has been acknowledged: a
+   * retransmission timer would hide the keepalive one until then. */
+  async function quietTimer(port: number, client: RawClient): Promise<{ kind: number; seconds: number }> {
+    for (;;) {
+      const timer = serverSideTimer(port, client);
+      if (timer.kind !== 1) return timer;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  for (const [args, expected] of [
+    [[], 60],
+    [['--keepalive', '45'], 45],
+  ] as const) {
+    test(`every connection has a keepalive timer (${args.join(' ') || 'by default'}: ${expected} s of silence)`, async (t) => {
+      const { program, port } = await startServerProgram([...args]);
+      t.after(() => program.child.kill('SIGKILL'));
+      const alice = await RawClient.join(port, 'alice');
+      const stranger = await RawClient.connect(port);
+      await program.line(/got connection 2 /);
+      for (const client of [alice, stranger]) {
+        const timer = await quietTimer(port, client);
+        assert.equal(timer.kind, 2, 'the keepalive timer is armed');
+        assert.ok(timer.seconds > expected - 10 && timer.seconds <= expected, `the first probe in ${timer.seconds} s`);
+      }
+    });
+  }
+
+  test('--keepalive 0: no keepalive timer', async (t) => {
+    const { program, port } = await startServerProgram(['--keepalive', '0']);
+    t.after(() => program.child.kill('SIGKILL'));
+    const alice = await RawClient.join(port, 'alice');
+    assert.equal((await quietTimer(port, alice)).kind, 0);
   });
 });

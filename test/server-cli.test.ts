@@ -35,6 +35,7 @@ describe('scripts/server.ts', () => {
       '--output-soft-limit',
       '--output-hard-limit',
       '--slow-client-grace',
+      '--keepalive',
       '--trace',
       '--view',
       '--record',

@@ -144,6 +144,49 @@ describe('reassembling frames', () => {
     assert.match(failureOf(decoder), /bytes 4-7/);
     assert.match(failureOf(decoder), /bytes 4-7/, 'the failure stays');
   });
+
+  test('a flood of 160,000 tiny frames comes out whole and in order, taken while more arrive', () => {
+    // What a client sending short lines flat out leaves in an inbox. (How
+    // long the take costs is for `npx tsx scripts/bench/decoder.ts`.)
+    const COUNT = 160_000;
+    const stream = Buffer.concat(Array.from({ length: COUNT }, (_, i) => frame(String(i))));
+    const decoder = new FrameDecoder();
+    let expected = 0;
+    const takeSome = (limit: number) => {
+      for (let taken = 0; taken < limit; taken++) {
+        const payload = decoder.next();
+        if (payload === undefined) return;
+        assert.equal(decodePickle(payload).text, String(expected++));
+      }
+    };
+    // Chunks of 7 bytes split most headers; of 65,536 bytes hold thousands of frames.
+    for (const chunkSize of [65_536, 7]) {
+      for (let at = 0; at < stream.length; at += chunkSize) {
+        decoder.push(stream.subarray(at, at + chunkSize));
+        takeSome(3);
+      }
+      takeSome(Infinity);
+      assert.equal(expected, COUNT);
+      assert.equal(decoder.bufferedBytes, 0);
+      expected = 0;
+    }
+  });
+
+  test('taking a frame lets go of exactly its bytes', () => {
+    const decoder = new FrameDecoder();
+    const [one, two, three] = [frame('one'), frame('two'), frame('three')];
+    decoder.push(Buffer.concat([one!, two!.subarray(0, 3)]));
+    decoder.push(Buffer.concat([two!.subarray(3), three!.subarray(0, 9)]));
+    assert.equal(decoder.bufferedBytes, one!.length + two!.length + 9);
+    assert.equal(decoder.framesStarted, 3);
+    decoder.next();
+    assert.equal(decoder.bufferedBytes, two!.length + 9);
+    assert.equal(decodePickle(decoder.next()!).text, 'two', 'a frame split between chunks is joined');
+    assert.equal(decoder.bufferedBytes, 9);
+    assert.equal(decoder.next(), undefined);
+    assert.equal(decoder.incomplete, true);
+    assert.equal(decoder.framesStarted, 3, 'taking does not count again');
+  });
 });
 
 describe('receive', () => {
