@@ -69,7 +69,8 @@ interface Result {
 }
 
 const SERVERS = {
-  project: [process.execPath, '--import', 'tsx', 'scripts/server.ts'],
+  // Every load client comes from 127.0.0.1: no limit per address.
+  project: [process.execPath, '--import', 'tsx', 'scripts/server.ts', '--max-per-address', '0'],
   plain: [process.execPath, '--import', 'tsx', 'scripts/bench/plain-server.ts'],
   python: ['python3', '-u', 'test/interop/chat_server_with_select.py', '--name', 'server'],
 } as const;

@@ -1,7 +1,8 @@
 // The chat client's command line: `npm run client -- --name alice`, or
 // `npx tsx scripts/client.ts --help`.
 
-import { CLIENT_MAX_FRAME_SIZE, ChatClient } from '../src/client.js';
+import { CLIENT_MAX_FRAME_SIZE, ChatClient, DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../src/client.js';
+import { DEFAULT_MAX_FRAME_SIZE } from '../src/wire.js';
 import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
 
 const HELP = `Usage: npx tsx scripts/client.ts --name NAME [options]
@@ -19,18 +20,32 @@ Options:
                            second edition does
   --max-frame-size N       largest frame accepted from the server, in bytes
                            (default ${CLIENT_MAX_FRAME_SIZE})
+  --server-max-frame-size N
+                           the server's frame limit (its --max-frame-size), in
+                           bytes (default ${DEFAULT_MAX_FRAME_SIZE}, the server's default):
+                           a line the server would relay as a larger frame
+                           ("\\n#[name@address]>>line", pickled) is not sent; the
+                           reason goes to stderr and the next lines go on
+  --handshake-timeout S    seconds to connect and for the server to answer the
+                           name (default ${DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000}, as the server's own)
   --wait S                 if no server listens yet, keep trying for up to S
                            seconds (default 0: try once)
   --trace                  print each round of the select() loop on stderr
   -h, --help               show this help
 
-Ctrl-C leaves. With input from a pipe, every line is sent and the client
-leaves at the end of the input: printf 'hi\\n' | npx tsx scripts/client.ts --name bot
+Ctrl-C leaves at once. With input from a pipe, every line is sent; at the
+end of the input the client ends its output and leaves once the server has
+closed in turn, having read everything, however long the room takes:
+printf 'hi\\n' | npx tsx scripts/client.ts --name bot
 Messages are shown as text: control characters a peer sends (escape
 sequences, carriage returns...) appear as ^[ or <U+202E>, never obeyed,
 whether the output is a terminal or a pipe.
-Exit code 0, or 1 if the server cannot be reached or sends something
-malformed; the reason is one line on stderr.
+Exit code 0, or 1 with the reason in one line on stderr: the server cannot
+be reached, does not answer the name in time, refuses this client (a full
+room, a name in use...), drops it, sends something malformed, or goes away
+before it has taken every line (the line says how many had not left); or a
+line was not delivered (too long, or not relayed by the server: each one is
+named on stderr as it happens, and the client goes on).
 `;
 
 async function main(): Promise<number> {
@@ -40,6 +55,8 @@ async function main(): Promise<number> {
     host: { type: 'string' },
     'pickle-shape': { type: 'string' },
     'max-frame-size': { type: 'string' },
+    'server-max-frame-size': { type: 'string' },
+    'handshake-timeout': { type: 'string' },
     wait: { type: 'string' },
     trace: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -62,6 +79,8 @@ async function main(): Promise<number> {
     errors: process.stderr,
     waitMs: 1000 * parseIntegerOption('--wait', values.wait, 0, 0, 3600),
     maxFrameSize: parseIntegerOption('--max-frame-size', values['max-frame-size'], CLIENT_MAX_FRAME_SIZE, 16, 0xffffffff),
+    serverMaxFrameSize: parseIntegerOption('--server-max-frame-size', values['server-max-frame-size'], DEFAULT_MAX_FRAME_SIZE, 64, 0xffffffff),
+    handshakeTimeoutMs: 1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000, 1, 3600),
     trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
   });
   if (!(await client.connect())) {

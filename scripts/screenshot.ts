@@ -12,6 +12,8 @@ async function main(): Promise<void> {
   const url = (await program.line(/^Loop view: /)).slice('Loop view: '.length);
   const browser = await Browser.open();
   try {
+    // A classroom projector's screen.
+    await browser.page.send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 800, deviceScaleFactor: 1, mobile: false });
     await browser.goto(url);
     const alice = await RawClient.join(port, 'alice');
     const bob = await RawClient.join(port, 'bob');
@@ -21,13 +23,11 @@ async function main(): Promise<void> {
     bob.send('And it sleeps when nobody talks.');
     await alice.next();
     await browser.until("bob's line", `document.getElementById('rounds').textContent.includes('bob@127.0.0.1: a line')`);
-    // Held, with a line waiting in the queue: the picture a class remembers.
+    // Held in select(), with a line waiting in the queue: the picture a
+    // class remembers. The loop sleeps, so Pause holds it at once, and the
+    // line that would wake it waits.
     await browser.evaluate(`document.getElementById('pause').click()`);
-    await browser.until('held', `document.getElementById('status').textContent === 'held before select()'`);
-    // The loop ends the round it is in (a line) and then holds; the next
-    // line waits in the queue.
-    bob.send('Pausing the loop now.');
-    await alice.next();
+    await browser.until('held', `document.getElementById('status').dataset.state === 'held'`);
     alice.send('Is anybody there?');
     await browser.until('the queue', `document.getElementById('queued').textContent.includes('alice@127.0.0.1')`);
     await browser.evaluate(`[...document.getElementById('rounds').children].find((item) => item.textContent.includes('bob@127.0.0.1: a line')).click()`);

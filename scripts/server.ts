@@ -1,7 +1,7 @@
 // The chat server's command line: `npm start`, or `npx tsx scripts/server.ts --help`.
 
 import { createInterface } from 'node:readline';
-import { openSync } from 'node:fs';
+import { fchmodSync, openSync } from 'node:fs';
 import { LoopHold } from '../src/hold.js';
 import { LogWriter } from '../src/log.js';
 import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
@@ -32,15 +32,30 @@ Options:
   --max-handshake-size N  largest first frame ("NAME: <name>"), in bytes
                           (default ${defaults.maxHandshakeSize})
   --max-name-length N     longest name accepted, in characters (default ${defaults.maxNameLength}).
-                          Names may not hold control or invisible formatting
-                          characters (Unicode Cc, Cf), line or paragraph
-                          separators, "@", "[" or "]": with them one user
-                          could pose as another. Control characters in chat
-                          lines are relayed visibly (ESC as ^[, U+202E as
-                          <U+202E>), never as themselves.
-  --max-clients N         sockets open at once, counting every connection not
-                          yet accepted or still closing; past it a newcomer
-                          is closed at once (default ${defaults.maxClients})
+                          A name in use is refused, compared after Unicode
+                          normalization (NFKC) and case folding, so "Zoë" and
+                          "ZOË" are one name. Names may not hold control,
+                          formatting or invisible (default-ignorable)
+                          characters, line or paragraph separators, "@", "["
+                          or "]"; must show something (U+2800 and Hangul
+                          fillers are blank); and may not mix scripts, as
+                          Unicode's "highly restrictive" profile says (Latin
+                          with Cyrillic or Greek is refused; Latin with
+                          Chinese, Japanese or Korean is fine): with them one
+                          user could pose as another. Control characters in
+                          chat lines are relayed visibly (ESC as ^[, U+202E
+                          as <U+202E>), never as themselves.
+  --max-clients N         connections in the room at once, named or in the
+                          handshake; a newcomer past it is told the room is
+                          full (default ${defaults.maxClients}). Sockets open never exceed
+                          N plus a reserve of N, at most 64, for telling
+                          newcomers why and for connections closing; past
+                          that, Node closes a newcomer at once, unread
+  --max-per-address N     connections in the room from one address; 0 for no
+                          limit (default ${defaults.maxPerAddress}: a class behind one address,
+                          a school's NAT, and the demo on 127.0.0.1 fit; one
+                          host cannot take the room). Load tests from one
+                          machine need 0
   --keepalive S           seconds a connection may be silent before the kernel
                           asks the peer whether it is still there (TCP
                           keepalive); 10 unanswered probes 1 s apart later the
@@ -62,7 +77,8 @@ Options:
                           a free port): a page that shows every round and can
                           pause and step the loop; it prints the address
   --record FILE           write every round of the loop to FILE, one JSON line
-                          each, for \`npm run replay -- FILE\`
+                          each, for \`npm run replay -- FILE\` (readable by
+                          its owner only: it holds everyone's chat)
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
@@ -86,6 +102,7 @@ async function main(): Promise<void> {
     'max-name-length': { type: 'string' },
     'max-clients': { type: 'string' },
     keepalive: { type: 'string' },
+    'max-per-address': { type: 'string' },
     'output-soft-limit': { type: 'string' },
     'output-hard-limit': { type: 'string' },
     'slow-client-grace': { type: 'string' },
@@ -105,7 +122,7 @@ async function main(): Promise<void> {
   // The trace shares the log's queue: the two read in one order in a terminal.
   const trace = values.trace ? log.to(2) : null;
   const viewPort = values.view === undefined ? undefined : parseIntegerOption('--view', values.view, 0, 0, 65535, '0 takes a free port');
-  const record = values.record === undefined ? null : new LogWriter(openSync(values.record, 'w'), 16 * 1024 * 1024);
+  const record = values.record === undefined ? null : new LogWriter(openPrivately(values.record), 16 * 1024 * 1024);
   const hold = viewPort === undefined ? null : new LoopHold();
   // The view first: a port it cannot have ends the start before the chat
   // server listens. It asks the server for the queue only once it runs.
@@ -127,6 +144,7 @@ async function main(): Promise<void> {
     maxClients: parseIntegerOption('--max-clients', values['max-clients'], defaults.maxClients, 1, 1_000_000),
     // 32767 s is the longest idle time Linux accepts (TCP_KEEPIDLE).
     keepaliveMs: 1000 * parseIntegerOption('--keepalive', values.keepalive, defaults.keepaliveMs / 1000, 0, 32767, '0 for none'),
+    maxPerAddress: parseIntegerOption('--max-per-address', values['max-per-address'], defaults.maxPerAddress, 0, 1_000_000, '0 for no limit'),
     outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], defaults.outputSoftLimit, 1024, 2 ** 32),
     outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], defaults.outputHardLimit, 1024, 2 ** 32),
     slowClientGraceMs: 1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], defaults.slowClientGraceMs / 1000, 1, 3600),
@@ -164,6 +182,14 @@ async function main(): Promise<void> {
   // Nothing else should be left to keep the process alive: stdin is closed
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.
+}
+
+/** Opens a file for the recording, readable by its owner only: it holds
+ * everyone's chat. (A file that was there already is made so too.) */
+function openPrivately(path: string): number {
+  const fd = openSync(path, 'w', 0o600);
+  fchmodSync(fd, 0o600);
+  return fd;
 }
 
 function startView(port: number, hold: LoopHold, queued: () => ReturnType<ChatServer['queued']>): Promise<LoopView> {

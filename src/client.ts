@@ -4,11 +4,13 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
+import { pickledSize } from './pickle.js';
 import { Reactor, type Connection, type Console } from './reactor.js';
+import { DEFAULT_SERVER_OPTIONS } from './server.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
-import { nameRule, showControls, showMessage } from './text.js';
+import { showControls, showMessage } from './text.js';
 import { formatRound, RoundRecorder } from './trace.js';
-import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, ProtocolError, receive, send, type PickleShape } from './wire.js';
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
 /** The largest frame the client takes from a server, by default. A server of
  * this project sends at most its own frame limit (1 MiB unless raised); the
@@ -17,6 +19,10 @@ import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, ProtocolError, receive, send, typ
  * frame is only ever held as its bytes arrive, so a header promising 4 GiB
  * costs nothing before it is refused. */
 export const CLIENT_MAX_FRAME_SIZE = 16 * DEFAULT_MAX_FRAME_SIZE;
+
+/** How long the server has to answer the name: the server's own deadline
+ * for a newcomer to send it. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = DEFAULT_SERVER_OPTIONS.handshakeTimeoutMs;
 
 /** How often `--wait` tries to connect again. */
 const RETRY_EVERY_MS = 200;
@@ -27,6 +33,11 @@ const LINES_PER_ROUND = 256;
 /** Output to the server that may wait before the client stops reading its
  * input until the server has taken some. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
+
+/** What a server says to this one client alone, as `\n(<kind>: <reason>)`:
+ * it refuses the newcomer, drops the client, or will not relay one line.
+ * (A relayed chat line starts with `\n#[`, so no peer can pose as one.) */
+const NOTICE = /^\n\((Refused|Dropped|Not relayed): (.*)\)$/s;
 
 export interface ChatClientOptions {
   name: string;
@@ -41,11 +52,20 @@ export interface ChatClientOptions {
   errors?: NodeJS.WritableStream;
   /** The largest frame accepted from the server. */
   maxFrameSize?: number;
+  /** The server's frame limit, in bytes: a line the server would relay in
+   * a larger frame is refused here instead of sent. */
+  serverMaxFrameSize?: number;
+  /** How long a connection attempt, and then the server's answer to the
+   * name, may take, in milliseconds. */
+  handshakeTimeoutMs?: number;
   /** How long to keep trying while no server listens yet; 0 to try once. */
   waitMs?: number;
   /** Where `--trace` writes a line per loop round; null for no trace. */
   trace?: ((line: string) => void) | null;
 }
+
+/** One thing taken from the server's socket. */
+type Received = { kind: 'message'; text: string } | { kind: 'closed' } | { kind: 'reset' } | { kind: 'malformed'; reason: string };
 
 export class ChatClient {
   readonly name: string;
@@ -56,10 +76,25 @@ export class ChatClient {
   sock: Connection<FrameDecoder> | undefined;
   /** Ctrl-C was pressed. */
   interrupted = false;
+  /** The address the server saw, from its `CLIENT: <ip>` reply. */
+  private addr = '';
+  private exitCode = 0;
+  /** The end of input was reached, and the server told there is no more. */
+  private outputClosed = false;
+  /** Lines not delivered though the connection stayed: refused here as
+   * too long to relay, or sent and not relayed by the server. */
+  private linesNotSent = 0;
+  private linesNotRelayed = 0;
+  /** A message that came with the handshake's reply, printed by run(). */
+  private early: Received | undefined;
+  private readonly sent = new SentLines();
   private readonly shape: PickleShape;
   private readonly reactor: Reactor<FrameDecoder>;
   private readonly errors: NodeJS.WritableStream | undefined;
   private readonly waitMs: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly serverMaxFrameSize: number;
+  private readonly terminal: boolean;
   private readonly readline: ReadlineInterface;
   private readonly stdin: Console;
   private readonly screen: Screen;
@@ -72,13 +107,16 @@ export class ChatClient {
     this.shape = options.shape;
     this.errors = options.errors;
     this.waitMs = options.waitMs ?? 0;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.serverMaxFrameSize = options.serverMaxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     const maxFrameSize = options.maxFrameSize ?? CLIENT_MAX_FRAME_SIZE;
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(maxFrameSize) });
     this.prompt = `[${this.name}@${this.host}]> `;
-    const terminal = Boolean(options.input.isTTY && options.output.isTTY);
+    this.terminal = Boolean(options.input.isTTY && options.output.isTTY);
+    const { terminal } = this;
     this.readline = createInterface({ input: options.input, output: terminal ? options.output : undefined, terminal });
     this.stdin = this.reactor.console(this.readline);
-    this.screen = terminal ? new TerminalScreen(this.readline, options.output) : new PlainScreen(options.output);
+    this.screen = terminal ? new TerminalScreen(this.readline, options.output, options.errors) : new PlainScreen(options.output, options.errors);
     this.trace = null;
     const { trace } = options;
     if (trace) {
@@ -99,30 +137,51 @@ export class ChatClient {
     const socket = await this.reachServer();
     if (socket === undefined) return false;
     this.sock = this.reactor.connection(socket);
-    this.screen.printLine(`Now connected to chat server@ port ${this.port}`);
-    this.connected = true;
     send(this.sock, `NAME: ${this.name}`, this.shape);
     // The original blocks in receive() here; the reactor waits instead, so
-    // that Ctrl-C still works while a slow server makes up its mind.
-    while (!this.sock.readable && !this.interrupted) await this.awaitReply();
+    // that Ctrl-C still works while a slow server makes up its mind, and a
+    // server that never answers is given up on.
+    const giveUpAt = Date.now() + this.handshakeTimeoutMs;
+    while (!this.sock.readable && !this.interrupted && Date.now() < giveUpAt) await this.awaitReply(giveUpAt - Date.now());
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
       return false;
     }
-    const data = this.receiveOrReport();
-    if (data === undefined) return false;
-    if (data === null) {
-      // A server of this project hangs up on a name it refuses, and logs why.
-      this.failed(`the server closed the connection during the handshake; it probably refused the name (on this project's servers, ${nameRule(64)})`);
+    if (!this.sock.readable) {
+      this.failed(`the server did not answer the name within ${seconds(this.handshakeTimeoutMs)} (--handshake-timeout)`);
       return false;
     }
-    if (!data.startsWith('CLIENT: ')) {
-      this.screen.printLine(`Unexpected handshake reply from the chat server: ${JSON.stringify(data)}`);
+    const reply = this.take();
+    if (reply.kind !== 'message') {
+      this.failed(handshakeProblem(reply));
       return false;
     }
+    const notice = NOTICE.exec(reply.text);
+    if (notice?.[1] === 'Refused') {
+      this.failed(`the server refused this client: ${showControls(notice[2]!)}`);
+      return false;
+    }
+    if (!reply.text.startsWith('CLIENT: ')) {
+      this.failed(`the server answered the name with ${JSON.stringify(showControls(reply.text.slice(0, 80)))}, not "CLIENT: <address>"`);
+      return false;
+    }
+    // A server that refuses a newcomer answers the name, then says why in
+    // the next frame, which has usually come with the answer.
+    if (this.sock.inbox.ready) {
+      this.early = this.take();
+      const refused = this.early.kind === 'message' ? NOTICE.exec(this.early.text) : null;
+      if (refused?.[1] === 'Refused') {
+        this.failed(`the server refused this client: ${showControls(refused[2]!)}`);
+        return false;
+      }
+    }
+    // Only now is the client in the room: the original says so as soon as
+    // the socket connects, before the server has accepted the name.
+    this.screen.printLine(`Now connected to chat server@ port ${this.port}`);
+    this.connected = true;
     // Shown in every prompt: a server could put anything there.
-    const addr = showControls(data.slice('CLIENT: '.length));
-    this.prompt = `[${this.name}@${addr}]> `;
+    this.addr = reply.text.slice('CLIENT: '.length);
+    this.prompt = `[${this.name}@${showControls(this.addr)}]> `;
     return true;
   }
 
@@ -132,17 +191,21 @@ export class ChatClient {
   private async reachServer(): Promise<Socket | undefined> {
     const giveUpAt = Date.now() + this.waitMs;
     for (;;) {
-      const socket = connect({ port: this.port, host: this.host });
+      // Half-open: the client ends its output when its input ends, and
+      // still reads until the server, having taken everything, closes.
+      const socket = connect({ port: this.port, host: this.host, allowHalfOpen: true });
       try {
-        await once(socket, 'connect');
+        await once(socket, 'connect', { signal: AbortSignal.timeout(this.handshakeTimeoutMs) });
         return socket;
       } catch (error) {
+        socket.destroy();
         const problem = error as NodeJS.ErrnoException;
         if (problem.code === 'ECONNREFUSED' && Date.now() < giveUpAt && !this.interrupted) {
           await new Promise((resolve) => setTimeout(resolve, RETRY_EVERY_MS));
           continue;
         }
-        this.failed(`cannot reach ${this.host} port ${this.port}: ${connectionProblem(problem)}`);
+        const why = problem.name === 'AbortError' ? `no answer within ${seconds(this.handshakeTimeoutMs)} (--handshake-timeout)` : connectionProblem(problem);
+        this.failed(`cannot reach ${this.host} port ${this.port}: ${why}`);
         return undefined;
       }
     }
@@ -151,70 +214,168 @@ export class ChatClient {
   /** The original's failure line, and why on stderr in one more. */
   private failed(reason: string): void {
     this.screen.printLine(`Failed to connect to chat server @ port ${this.port}`);
-    this.errors?.write(`Why: ${reason}\n`);
+    this.screen.printError(`Why: ${reason}`);
+    this.exitCode = 1;
   }
 
   /** The client's main loop. Resolves to the exit code. */
   async run(): Promise<number> {
-    let exitCode = 0;
+    if (this.early !== undefined) this.fromServer(this.early);
     while (this.connected) {
       this.screen.showPrompt(this.prompt);
       // Wait for input from stdin or the socket. While the server has not
       // taken what was sent, stdin waits (a fast pipe would otherwise fill
-      // memory), and the socket is watched as an output, to learn when it drains.
+      // memory), and the socket is watched as an output, to learn when it
+      // drains. Once the input has ended, only the server is listened to.
       const backlogged = this.sock!.pendingOutputBytes >= OUTPUT_HIGH_WATER;
-      const inputs = backlogged ? [this.sock!] : [this.stdin, this.sock!];
-      const outputs = backlogged ? [this.sock!] : [];
+      const reading = !this.outputClosed && !backlogged;
+      const inputs = reading ? [this.stdin, this.sock!] : [this.sock!];
+      const outputs = !this.outputClosed && backlogged ? [this.sock!] : [];
       this.trace?.selecting(inputs, outputs);
       const [readable, writable] = await this.reactor.select(inputs, outputs);
       this.trace?.selected(readable, writable);
+      // A socket that failed has let go of what it held; the last count stands.
+      if (this.sock!.error === undefined) this.sent.left(this.sock!.pendingOutputBytes);
       for (const sock of readable) {
-        if (sock === this.stdin) {
-          if (!this.sendTypedLines()) break;
-        } else {
-          const data = this.receiveOrReport();
-          if (data === undefined) {
-            exitCode = 1;
-            this.connected = false;
-            this.trace?.did('server: a malformed message, leaving');
-          } else if (data === null) {
-            this.screen.printLine('Client shutting down.');
-            this.connected = false;
-            this.trace?.did('server: hung up, leaving');
-          } else {
-            this.screen.printMessage(showMessage(data));
-            this.trace?.did('server: a message, printed');
-          }
-        }
+        if (!this.connected) break;
+        if (sock === this.stdin) this.sendTypedLines();
+        else this.fromServer(this.take());
       }
       this.trace?.done();
     }
-    if (this.interrupted) this.screen.printLine(' Client interrupted. ');
+    if (this.interrupted) {
+      this.screen.printLine(' Client interrupted. ');
+    } else if (this.exitCode === 0 && this.linesNotSent + this.linesNotRelayed > 0) {
+      const lost = this.linesNotSent + this.linesNotRelayed;
+      this.screen.printError(`Why: ${count(lost, 'line')} of ${this.sent.count + this.linesNotSent} not delivered (the reasons are above)`);
+      this.exitCode = 1;
+    }
     this.close();
-    return exitCode;
+    return this.interrupted ? 0 : this.exitCode;
   }
 
   /** stdin is readable: sends the lines waiting (the original sends one per
-   * round; a pipe brings many at once, and they leave in one write). False
-   * at end of input (a pipe ran dry, or Ctrl-D), where the original would
-   * print its prompt for ever; what was sent is flushed when the socket closes. */
-  private sendTypedLines(): boolean {
+   * round; a pipe brings many at once, and they leave in one write). At end
+   * of input (a pipe ran dry, or Ctrl-D), where the original would print its
+   * prompt for ever, the client ends its output and waits for the server to
+   * close in turn: then the server has taken every line. */
+  private sendTypedLines(): void {
     let sent = 0;
     for (let taken = 0; taken < LINES_PER_ROUND && this.stdin.lines.length > 0; taken++) {
       const data = this.stdin.readLine()!.trim();
       this.screen.lineEntered();
-      if (data) {
-        send(this.sock!, data, this.shape);
-        sent += 1;
+      if (!data) continue;
+      const tooLarge = this.tooLargeToSend(data);
+      if (tooLarge !== undefined) {
+        this.screen.printError(`Not sent: ${tooLarge}`);
+        this.linesNotSent += 1;
+        continue;
       }
+      send(this.sock!, data, this.shape);
+      this.sent.add(HEADER_SIZE + pickledSize(data, this.shape));
+      sent += 1;
     }
     if (this.stdin.lines.length === 0 && this.stdin.ended) {
-      this.connected = false;
+      // Python's sock.shutdown(SHUT_WR): what was written leaves first, then
+      // the end of the stream. The socket stays open for reading.
+      this.sock!.flush();
+      this.sock!.socket.end();
+      this.outputClosed = true;
       this.trace?.did(sent === 0 ? 'stdin: end of input, leaving' : `stdin: ${sent} sent, then end of input, leaving`);
-      return false;
+      return;
     }
     this.trace?.did(sent === 0 ? 'stdin: an empty line, nothing sent' : sent === 1 ? 'stdin: a line, sent' : `stdin: ${sent} lines, sent`);
-    return true;
+  }
+
+  /** Why the server would not relay this line, or undefined if it would:
+   * the relayed frame is `\n#[<name>@<ip>]>><text>`, control characters
+   * shown as the server shows them, in whichever pickle shape is larger,
+   * and must not pass the server's frame limit. */
+  private tooLargeToSend(text: string): string | undefined {
+    const relayed = `\n#[${this.name}@${this.addr}]>>${showControls(text)}`;
+    const size = Math.max(pickledSize(relayed, 'str'), pickledSize(relayed, 'tuple'));
+    if (size <= this.serverMaxFrameSize) return undefined;
+    return `a line of ${Buffer.byteLength(text)} bytes would be relayed as a frame of ${size} bytes, over the server's limit of ${this.serverMaxFrameSize} (--server-max-frame-size)`;
+  }
+
+  /** Something came from the server: a message, a notice, its end. */
+  private fromServer(received: Received): void {
+    switch (received.kind) {
+      case 'message': {
+        const notice = NOTICE.exec(received.text);
+        if (notice === null) {
+          this.screen.printMessage(showMessage(received.text));
+          this.trace?.did('server: a message, printed');
+          return;
+        }
+        const [, kind, reason] = notice;
+        const shown = showControls(reason!);
+        if (kind === 'Not relayed') {
+          this.screen.printError(`Not relayed by the server: ${shown}`);
+          this.linesNotRelayed += 1;
+          this.trace?.did('server: a line of ours not relayed');
+        } else if (kind === 'Refused') {
+          this.failed(`the server refused this client: ${shown}`);
+          this.leave('server: refused, leaving');
+        } else {
+          this.screen.printLine('Client shutting down.');
+          this.screen.printError(`Why: the server dropped this client: ${shown}${this.lossReport(', and')}`);
+          this.exitCode = 1;
+          this.leave('server: dropped this client, leaving');
+        }
+        return;
+      }
+      case 'malformed':
+        this.screen.printLine('Client shutting down.');
+        this.screen.printError(`Why: malformed message from the chat server: ${received.reason}${this.lossReport(', and')}`);
+        this.exitCode = 1;
+        this.leave('server: a malformed message, leaving');
+        return;
+      case 'closed':
+      case 'reset':
+        this.serverGone(received.kind === 'reset');
+    }
+  }
+
+  /** The server closed the connection, or it broke. After the client's own
+   * end of output, a close is the server saying it has read everything;
+   * before it, or as a reset, whatever had not been taken is lost. */
+  private serverGone(reset: boolean): void {
+    if (this.outputClosed && !reset && this.sent.notLeft === 0) {
+      this.leave('server: closed after taking everything, done');
+      return;
+    }
+    this.screen.printLine('Client shutting down.');
+    const loss = this.lossReport('');
+    if (loss !== '' || (reset && this.outputClosed)) {
+      const how = reset ? 'the connection was reset before the server had taken everything' : 'the server closed the connection before taking everything';
+      this.screen.printError(`Why: ${how}${loss || ': the lines sent may not all have been read'}`);
+      this.exitCode = 1;
+    }
+    this.leave(reset ? 'server: connection reset, leaving' : 'server: hung up, leaving');
+  }
+
+  /** What will not reach the server now that the client leaves early, as
+   * the end of a sentence, or '' if nothing surely will not. Lines handed to
+   * the kernel may or may not have been read: only the server's own close
+   * after the client's end of output says they were. */
+  private lossReport(joiner: string): string {
+    const parts: string[] = [];
+    const notLeft = this.sent.notLeft;
+    if (notLeft > 0) parts.push(`${notLeft} of the ${count(this.sent.count, 'line')} sent had not left this client and are lost`);
+    const unsent = this.stdin.lines.length;
+    if (unsent > 0) parts.push(`${count(unsent, 'more line')} of input were not sent`);
+    // In a terminal the user was still typing; from a pipe, the rest was to be sent.
+    if (!this.terminal && !this.stdin.ended && !this.outputClosed) parts.push('the rest of the input was not read');
+    if (parts.length === 0) return '';
+    const lead = joiner === '' ? ': ' : `${joiner} `;
+    const uncertain = this.sent.count > notLeft ? ' (lines that had left may not all have been read either)' : '';
+    return `${lead}${parts.join(', ')}${uncertain}`;
+  }
+
+  private leave(trace: string): void {
+    this.connected = false;
+    this.trace?.did(trace);
   }
 
   /** Ctrl-C: Python's `except KeyboardInterrupt`. */
@@ -224,25 +385,24 @@ export class ChatClient {
     this.reactor.interrupt();
   };
 
-  /** The next message's text; null if the server has gone; undefined if it
-   * sent something malformed, which has been reported. */
-  private receiveOrReport(): string | null | undefined {
+  /** The next thing from the server: the original's `receive`, with what
+   * it raises told apart. */
+  private take(): Received {
     try {
-      return receive(this.sock!)?.text ?? null;
+      const data = receive(this.sock!);
+      return data === null ? { kind: 'closed' } : { kind: 'message', text: data.text };
     } catch (error) {
-      if (error instanceof ProtocolError) {
-        this.screen.printLine(`Malformed message from the chat server: ${error.reason}`);
-        return undefined;
-      }
-      if (error === this.sock!.error) return null; // a reset is the server going away too
+      if (error instanceof ProtocolError) return { kind: 'malformed', reason: error.reason };
+      if (error === this.sock!.error) return { kind: 'reset' };
       throw error;
     }
   }
 
-  /** One round of the handshake's wait: select() on the server alone, traced like every round. */
-  private async awaitReply(): Promise<void> {
+  /** One round of the handshake's wait, of at most `timeoutMs`: select()
+   * on the server alone, traced like every round. */
+  private async awaitReply(timeoutMs: number): Promise<void> {
     this.trace?.selecting([this.sock], []);
-    const [readable] = await this.reactor.select([this.sock!], []);
+    const [readable] = await this.reactor.select([this.sock!], [], timeoutMs);
     this.trace?.selected(readable, []);
     if (readable.length > 0) this.trace?.did('server: the reply to the handshake');
     this.trace?.done();
@@ -253,6 +413,63 @@ export class ChatClient {
     this.sock?.close();
     this.readline.close();
   }
+}
+
+/** What was sent, and how much of it Node still holds: the lines not yet
+ * handed to the kernel are the ones surely lost if the client must leave. */
+class SentLines {
+  /** Lines given to the socket. */
+  count = 0;
+  private bytes = 0;
+  /** Where each line not yet known to have left ends, counted in bytes
+   * from the start of the connection, oldest first from `first`. */
+  private ends: number[] = [];
+  private first = 0;
+
+  add(frameBytes: number): void {
+    this.count += 1;
+    this.bytes += frameBytes;
+    this.ends.push(this.bytes);
+  }
+
+  /** Node still holds `pendingBytes` of what was written: the lines before them have left. */
+  left(pendingBytes: number): void {
+    const leftBytes = this.bytes - pendingBytes;
+    while (this.first < this.ends.length && this.ends[this.first]! <= leftBytes) this.first += 1;
+    if (this.first > 1024 && this.first * 2 > this.ends.length) {
+      this.ends = this.ends.slice(this.first);
+      this.first = 0;
+    }
+  }
+
+  /** Lines, or parts of lines, still held by Node as last seen. */
+  get notLeft(): number {
+    return this.ends.length - this.first;
+  }
+}
+
+/** What failed in the handshake, in words. */
+function handshakeProblem(reply: Exclude<Received, { kind: 'message' }>): string {
+  switch (reply.kind) {
+    case 'malformed':
+      return `the server answered the name with a malformed message: ${reply.reason}`;
+    case 'reset':
+      return 'the server reset the connection before answering the name';
+    case 'closed':
+      // A server that says no without saying why (the Python original never
+      // refuses; older servers of this project closed like this) may have
+      // refused the name or been full.
+      return 'the server closed the connection without answering the name (a server that gives no reasons may have refused the name, or been full)';
+  }
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** "1 line", "2 lines". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Why a connection could not be made, in a few words. */

@@ -47,12 +47,24 @@ export interface ReactorOptions<TInbox extends Inbox> {
    * socket until the loop catches up; TCP then slows the sender down. */
   inboxHighWater?: number;
   /** Bytes of input held at once, in every inbox and in events not yet
-   * applied. When it is reached, Node stops reading from every connection
-   * until the loop has taken some (see Reactor.inputBytes). */
+   * applied, each chunk charged CHUNK_OVERHEAD more than its length. When
+   * it is reached, Node stops reading from every connection until the loop
+   * has taken some (see Reactor.inputBytes). */
   inputBudget?: number;
-  /** Something that may hold the loop at the start of select(), once the
-   * last round's output has gone (the loop view's Pause and Step). */
-  hold?: { pass(): Promise<void> };
+  /** Something that may hold the loop in select() (the loop view's Pause
+   * and Step, src/hold.ts). */
+  hold?: Hold;
+}
+
+/** What holds the loop, asked where select() waits: as it starts (once the
+ * last round's output has gone), and each time it wakes, before it looks at
+ * what arrived, so that a loop paused while asleep serves nothing. */
+export interface Hold {
+  enter(): Promise<void>;
+  pass(): Promise<void>;
+  leaveSelect(): void;
+  /** Milliseconds the current select() has spent held. */
+  readonly heldMs: number;
 }
 
 /** How many connections a listener may hold (accepted or waiting to be),
@@ -87,8 +99,23 @@ export type SelectResult<TInput, TOutput> = [readable: TInput[], writable: TOutp
 /** A console with this many lines waiting for the loop stops reading. */
 const CONSOLE_HIGH_WATER = 1024;
 
+/** What holding one chunk of input costs beyond its bytes: the Buffer
+ * object, its backing store's bookkeeping, and the queued event (about
+ * 600 bytes on Node 20, measured with one-byte reads). A peer that sends
+ * one byte at a time makes one chunk of each byte, so the input budget
+ * charges every chunk this much more than its length; otherwise a budget
+ * of 64 MiB would let one-byte chunks hold gigabytes. */
+export const CHUNK_OVERHEAD = 1024;
+
+/** What a chunk of input is charged against the budget while it is held. */
+const chunkCost = (chunk: Buffer) => chunk.length + CHUNK_OVERHEAD;
+
 /** At most this many extra turns of Node's loop gather new connections. */
 const MAX_GATHER_TURNS = 128;
+
+/** Bytes read and thrown away from a closed connection before it is
+ * dropped outright: its peer is sending, not listening for the end. */
+const DISCARDED_AFTER_CLOSE = 256 * 1024;
 
 /** One turn of Node's loop: the callbacks of pending I/O run first. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -119,7 +146,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   readonly makeInbox: () => TInbox;
   readonly inboxHighWater: number;
   readonly inputBudget: number;
-  private readonly hold: { pass(): Promise<void> } | undefined;
+  private readonly hold: Hold | undefined;
 
   constructor(options: ReactorOptions<TInbox>) {
     this.makeInbox = options.makeInbox;
@@ -169,7 +196,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     this.flushWrites();
     this.countTaken();
     // Held, the loop waits here; Node's callbacks go on filling the queue.
-    if (this.hold) await this.hold.pass();
+    if (this.hold) await this.hold.enter();
     // Node reads from the connections watched now, and from no other.
     this.watch(inputs);
     // On the monotonic clock, as Node's timers are: a step of the wall clock
@@ -190,6 +217,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
         this.interrupted = false;
         for (const connection of writable) connection.drained = false;
         for (const source of readable) if (source instanceof Connection) this.taken.push(source as Connection<TInbox>);
+        this.hold?.leaveSelect();
         return [readable, writable, []];
       }
       if (done) {
@@ -202,8 +230,17 @@ export class Reactor<TInbox extends Inbox = Inbox> {
         await this.sleep(deadline);
       }
       if (this.connectionsQueued !== this.connectionsGathered) await this.gatherConnections();
+      // Paused while select() slept: what woke it waits in the queue, and
+      // the round it would start is held, unless a Step let this one run.
+      if (this.hold) await this.hold.pass();
       yielded = true;
     }
+  }
+
+  /** Milliseconds the last select() was held by the loop view (counted
+   * apart from the time it slept). */
+  get heldMs(): number {
+    return this.hold?.heldMs ?? 0;
   }
 
   /** Ends the current or next select() at once with nothing ready, as a
@@ -250,8 +287,8 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   pushData(connection: Connection<TInbox>, chunk: Buffer): void {
     if (connection.closed) return;
     this.push({ kind: 'data', connection, chunk });
-    connection.queuedBytes += chunk.length;
-    this.heldInputBytes += chunk.length;
+    connection.queuedBytes += chunkCost(chunk);
+    this.heldInputBytes += chunkCost(chunk);
     if (this.heldInputBytes >= this.inputBudget && !this.overBudget) {
       this.overBudget = true;
       for (const reading of this.reading) this.stopReading(reading);
@@ -340,11 +377,14 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   private receiveData(connection: Connection<TInbox>, chunk: Buffer): void {
     // A closed connection's bytes were no longer counted once forgotten.
     if (connection.closed) return;
-    connection.queuedBytes -= chunk.length;
-    this.heldInputBytes -= chunk.length;
+    connection.queuedBytes -= chunkCost(chunk);
+    this.heldInputBytes -= chunkCost(chunk);
     const { inbox } = connection;
     const startedBefore = inbox.framesStarted;
     inbox.push(chunk);
+    // An unfinished frame may keep a piece of every chunk it came in.
+    if (!inbox.incomplete) connection.unfinishedChunks = 0;
+    else connection.unfinishedChunks = inbox.framesStarted !== startedBefore ? 1 : connection.unfinishedChunks + 1;
     this.count(connection);
     if (!inbox.incomplete) connection.unfinishedSince = undefined;
     else if (inbox.framesStarted !== startedBefore) connection.unfinishedSince = performance.now();
@@ -356,7 +396,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   /** Brings the count of a connection's held bytes up to date. */
   private count(connection: Connection<TInbox>): void {
-    const held = connection.closed ? 0 : connection.inbox.bufferedBytes;
+    const held = connection.closed ? 0 : connection.inbox.bufferedBytes + connection.unfinishedChunks * CHUNK_OVERHEAD;
     this.heldInputBytes += held - connection.countedBytes;
     connection.countedBytes = held;
   }
@@ -483,10 +523,12 @@ export class Connection<TInbox extends Inbox> {
   readingSince = 0;
   /** When the first byte of the unfinished frame in the inbox came (`performance.now()`, ms). */
   unfinishedSince: number | undefined;
-  /** For the reactor: its inbox's bytes as last counted, bytes in events
-   * not yet applied, and the last round select() watched it. */
+  /** For the reactor: its inbox's cost as last counted, the cost of its
+   * events not yet applied (bytes and CHUNK_OVERHEAD per chunk), the chunks
+   * its unfinished frame came in, and the last round select() watched it. */
   countedBytes = 0;
   queuedBytes = 0;
+  unfinishedChunks = 0;
   watchedInRound = 0;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -525,8 +567,8 @@ export class Connection<TInbox extends Inbox> {
     return this.inbox.ready || this.ended || this.error !== undefined;
   }
 
-  /** Input the reactor holds for this connection: in its inbox (as last
-   * counted) and arrived but not yet applied. */
+  /** Input the reactor holds for this connection, as charged against the
+   * budget: in its inbox (as last counted) and arrived but not yet applied. */
   get heldBytes(): number {
     return this.countedBytes + this.queuedBytes;
   }
@@ -577,10 +619,21 @@ export class Connection<TInbox extends Inbox> {
     this.flush();
     this.closed = true;
     this.reactor.forget(this);
+    // end() sends FIN after the output: the peer reads everything, then
+    // the end. Closing outright with bytes unread would make the kernel
+    // send a reset, which can destroy output the peer has not read yet.
     this.socket.end();
     // Whatever the peer still sends is read and thrown away, so that its end
     // of the stream is seen and the socket freed as soon as the peer closes.
-    this.socket.removeAllListeners('data').on('data', ignore).resume();
+    // Reading must start at the handle: forget() stopped it there, and the
+    // stream's resume() alone would not start it again (src/streams.ts).
+    // A peer that goes on sending past a limit is not worth the time.
+    let discarded = 0;
+    this.socket.removeAllListeners('data').on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARDED_AFTER_CLOSE) this.socket.destroy();
+    });
+    startReadingNow(this.socket);
     // A closed connection must not keep the process alive, nor stay open
     // for a peer that never reads.
     this.socket.unref();
@@ -651,8 +704,6 @@ export class Console {
     this.input.pause();
   }
 }
-
-function ignore(): void {}
 
 /** An IPv4 peer of a dual-stack listener shows as ::ffff:1.2.3.4. */
 function cleanAddress(address: string | undefined): string {

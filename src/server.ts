@@ -9,6 +9,7 @@
 
 import { createServer, type Server } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
+import { Admission, RefusalLog, refusalReserve } from './admission.js';
 import { pickledSize } from './pickle.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor, type Connection, type Console, type Listener, type Source } from './reactor.js';
@@ -29,14 +30,19 @@ export interface ChatServerOptions extends Limits {
   /** The largest first frame (the handshake), in bytes. */
   maxHandshakeSize: number;
   maxNameLength: number;
-  /** Sockets open at once: every one Node has handed over, whether named,
-   * in the handshake, not yet accepted, or closing. More are closed at once. */
+  /** Connections in the room at once, named or in the handshake. A newcomer
+   * past it is told the room is full. Node holds at most this many sockets
+   * plus `refusalReserve(maxClients)` (for telling newcomers why, and for
+   * connections closing), counting those not yet accepted; past that it
+   * closes a newcomer at once, without a word. */
   maxClients: number;
   /** TCP keepalive: after this many milliseconds (whole seconds) without a
    * packet from the peer, the kernel probes it, 10 probes 1 s apart (Node's
    * setting); with no answer the connection fails, and its hang-up is
    * announced. 0 for no keepalive. */
   keepaliveMs: number;
+  /** Connections in the room from one address; 0 for no limit. */
+  maxPerAddress: number;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
   /** Where the server's own messages go (one line each). */
@@ -62,6 +68,9 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   maxNameLength: 64,
   maxClients: 10_000,
   keepaliveMs: 60_000,
+  // A class behind one address (a school's NAT) and the demo on 127.0.0.1
+  // fit under it; one host cannot take more than 64 of the room's places.
+  maxPerAddress: 64,
   outputSoftLimit: 1024 * 1024,
   outputHardLimit: 8 * 1024 * 1024,
   slowClientGraceMs: 5_000,
@@ -93,6 +102,9 @@ export class ChatServer {
   /** Every client that has completed the handshake: the ones a message goes to. */
   outputs: ChatConnection[] = [];
   private running = false;
+  /** Who may come in, and under which name. */
+  private readonly admission: Admission<ChatConnection>;
+  private readonly refusals: RefusalLog;
   /** run()'s `inputs`, for the loop view's picture of the state. */
   private inputs: readonly Source[] = [];
   private readonly options: ChatServerOptions;
@@ -114,7 +126,9 @@ export class ChatServer {
     // once the round's output has gone, and the loop knows nothing of it.
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget, hold: options.hold ?? undefined });
     this.policy = new ServerPolicy(options, this.reactor);
-    this.listener = this.reactor.listen(server, { maxConnections: options.maxClients });
+    this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
+    this.admission = new Admission(options);
+    this.refusals = new RefusalLog(options.log);
     this.console = options.console && this.reactor.console(options.console);
     this.trace = this.recordRounds(options);
   }
@@ -179,8 +193,8 @@ export class ChatServer {
         // when one of them has drained or broken, and the policy sees it.
         const outputs = this.policy.congestedClients;
         this.trace?.selecting(watched, outputs);
-        const [readable, writable] = await this.reactor.select(watched, outputs, this.policy.timeToNextDeadline());
-        this.trace?.selected(readable, writable);
+        const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.refusals.timeToSummary()));
+        this.trace?.selected(readable, writable, this.reactor.heldMs);
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {
@@ -204,6 +218,7 @@ export class ChatServer {
           }
         }
         for (const verdict of this.policy.due(this.outputs)) this.letGo(verdict, inputs);
+        this.refusals.due();
         this.trace?.done();
       }
     } finally {
@@ -218,18 +233,41 @@ export class ChatServer {
    * outputs, in run().) */
   private readonly mayProceed = (source: Source): boolean => !this.policy.paused || source === this.console;
 
-  /** Connections Node closed at once because --max-clients were open. */
+  /** Connections Node closed at once: the room and the sockets kept for
+   * refusing were all taken. */
   private reportRefused(): void {
     const { count, lastFrom } = this.listener.takeRefused();
     if (count === 0) return;
-    const which = count === 1 ? `a connection from ${lastFrom}` : `${count} connections (the last from ${lastFrom})`;
-    this.options.log(`Chat server: refused ${which}: ${this.options.maxClients} connections already open`);
+    const { maxClients } = this.options;
+    const open = maxClients + refusalReserve(maxClients);
+    this.refusals.refused('closed at once', `Chat server: refused a connection from ${lastFrom} at once: ${open} sockets open, the most it holds`, count);
     this.trace?.did(`server: refused ${count}`);
   }
 
   /** The listening server is readable: a client is waiting. */
   private accept(inputs: Source[]): void {
     const client = this.listener.accept()!;
+    const address = client.remoteAddress;
+    const refusal = this.admission.refusal(address);
+    if (refusal !== undefined) {
+      if (!this.admission.mayTell(address)) {
+        // Several from this address wait for their refusal already.
+        client.destroy();
+        this.refusals.refused('closed at once', `Chat server: refused connection ${client.id} from ${address} at once: ${refusal}`);
+        this.trace?.did(`server: refused connection ${client.id} at once`);
+        return;
+      }
+      // The refusal goes out once the newcomer has said something, in the
+      // pickle shape it speaks (the Python client of the book's second
+      // edition could not read the other one). Its first frame is small
+      // (--max-handshake-size) and has the handshake deadline.
+      this.admission.refuseLater(client, address, refusal);
+      inputs.push(client);
+      this.policy.admit(client);
+      this.trace?.did(`server: connection ${client.id} from ${address} to be refused: ${refusal}`);
+      return;
+    }
+    this.admission.enter(client, address);
     // Python prints the address tuple, ('127.0.0.1', 54321), and the socket's
     // file descriptor where this prints the connection's number.
     this.options.log(`Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
@@ -269,6 +307,7 @@ export class ChatServer {
       if (tooLarge !== undefined) {
         // Its clients would refuse the frame and leave; the line is refused instead.
         this.options.log(`Chat server: not relaying a line from ${this.describe(sock)}: ${tooLarge}`);
+        this.tell(sock, `\n(Not relayed: ${tooLarge})`);
         this.trace?.did(`${this.getClientName(sock)}: a line too large to relay, refused`);
         return;
       }
@@ -281,19 +320,20 @@ export class ChatServer {
   }
 
   private handshake(client: ChatConnection, text: string, shape: PickleShape, inputs: Source[]): void {
-    const problem = this.checkHandshake(text);
+    const cname = text.slice(NAME_PREFIX.length).trim();
+    const problem = this.admission.refusalFor(client) ?? this.checkHandshake(text) ?? this.admission.claim(client, cname);
     if (problem !== undefined) {
-      this.drop(client, problem, inputs);
+      this.refuse(client, problem, shape, inputs);
       return;
     }
     this.policy.named(client);
-    const cname = text.slice(NAME_PREFIX.length).trim();
     this.clients += 1;
     send(client, `CLIENT: ${client.remoteAddress}`, shape);
     this.clientmap.set(client, { address: client.remoteAddress, name: cname, shape });
     // Send joining information to the other clients.
     const told = this.broadcast(`\n(Connected: New client (${this.clients}) from ${this.getClientName(client)})`);
     this.outputs.push(client);
+    this.options.log(`Chat server: connection ${client.id} joined as ${this.getClientName(client)}`);
     this.trace?.did(`connection ${client.id}: handshake, now ${this.getClientName(client)}, ${told} told`);
   }
 
@@ -323,10 +363,33 @@ export class ChatServer {
     else this.drop(client, reason, inputs);
   }
 
-  /** Closes a client the server will not keep, saying why in one log line. */
+  /** Closes a client the server will not keep, saying why in one log line
+   * and, where it can still be told, to the client. A connection that has
+   * not joined is refused instead (it is told in the refusal's form). */
   private drop(client: ChatConnection, reason: string, inputs: Source[]): void {
+    if (!this.clientmap.has(client)) {
+      this.refuse(client, this.admission.refusalFor(client) ?? reason, 'str', inputs);
+      return;
+    }
     this.options.log(`Chat server: dropping ${this.describe(client)}: ${reason}`);
+    this.tell(client, `\n(Dropped: ${reason})`);
     this.hangUp(client, inputs);
+  }
+
+  /** Turns a newcomer away: the handshake's reply, so that a client of the
+   * recipe reads on, then the reason, then the close. */
+  private refuse(client: ChatConnection, reason: string, shape: PickleShape, inputs: Source[]): void {
+    this.refusals.refused(refusalKind(reason), `Chat server: refused connection ${client.id} from ${client.remoteAddress}: ${reason}`);
+    send(client, `CLIENT: ${client.remoteAddress}`, shape);
+    send(client, `\n(Refused: ${reason})`, shape);
+    this.hangUp(client, inputs);
+  }
+
+  /** One notice to one client, in the shape it speaks. Nothing to a client
+   * whose output is discarded or which has gone. */
+  private tell(client: ChatConnection, notice: string): void {
+    if (client.closed || client.error !== undefined) return;
+    send(client, notice, this.clientmap.get(client)?.shape ?? 'str');
   }
 
   /** Removes a client that left or was dropped, and tells everyone left. */
@@ -339,6 +402,7 @@ export class ChatServer {
     sock.close();
     inputs.splice(inputs.indexOf(sock), 1);
     this.policy.forget(sock);
+    this.admission.leave(sock);
     const at = this.outputs.indexOf(sock);
     if (at !== -1) this.outputs.splice(at, 1);
     if (info !== undefined) {
@@ -428,4 +492,20 @@ export class ChatServer {
     this.listener.close();
     this.outputs = [];
   }
+}
+
+/** The smaller of two optional timeouts. */
+function soonest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : Math.min(a, b);
+}
+
+/** How a refusal is counted in the log's summary. */
+function refusalKind(reason: string): string {
+  if (reason.startsWith('the room is full')) return 'room full';
+  if (reason.startsWith('too many connections from')) return 'too many from one address';
+  if (/^the name ".*" is in use$/s.test(reason)) return 'name in use';
+  if (reason.startsWith('name ') || reason === 'empty name') return 'name not allowed';
+  if (reason.startsWith('no handshake')) return 'no handshake in time';
+  return 'bad first frame';
 }

@@ -42,13 +42,108 @@ export function showMessage(message: string): string {
  * which one name could pose as another user or another line. */
 const UNSAFE_IN_NAME = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}@[\]]/u;
 
-/** Why a name is refused, or undefined if it is fine. */
+/** Characters a terminal draws as nothing, or as a blank. Unicode has no
+ * property for "draws nothing", so this is the rule: white space, the
+ * default-ignorable code points (which a font shows as nothing: the Hangul
+ * fillers U+115F, U+1160, U+3164 and U+FFA0, the combining grapheme joiner,
+ * variation selectors, and every Cf character), controls, separators, and
+ * U+2800 BRAILLE PATTERN BLANK, a symbol of its own that is drawn empty. */
+const DRAWN_BLANK = /[\p{White_Space}\p{Default_Ignorable_Code_Point}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u2800]/gu;
+
+/** Default-ignorable code points: drawn as nothing, so `bo` + U+034F + `b`
+ * would look like `bob`. (The Cf ones are refused already as format characters.) */
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
+
+/** The scripts of Unicode 14 (ISO 15924 codes; Common, Inherited and Unknown
+ * are left out). A letter of a newer script than these, or of one the
+ * running Node does not know, counts as one script of its own, "unknown". */
+const SCRIPT_CODES =
+  'Adlm Aghb Ahom Arab Armi Armn Avst Bali Bamu Bass Batk Beng Bhks Bopo Brah Brai Bugi Buhd Cakm Cans Cari Cham Cher Chrs Copt Cpmn Cprt Cyrl Deva Diak Dogr Dsrt Dupl Egyp Elba Elym Ethi Geor Glag Gong Gonm Goth Gran Grek Gujr Guru Hang Hani Hano Hatr Hebr Hira Hluw Hmng Hmnp Hung Ital Java Kali Kana Khar Khmr Khoj Kits Knda Kthi Lana Laoo Latn Lepc Limb Lina Linb Lisu Lyci Lydi Mahj Maka Mand Mani Marc Medf Mend Merc Mero Mlym Modi Mong Mroo Mtei Mult Mymr Nand Narb Nbat Newa Nkoo Nshu Ogam Olck Orkh Orya Osge Osma Ougr Palm Pauc Perm Phag Phli Phlp Phnx Plrd Prti Rjng Rohg Runr Samr Sarb Saur Sgnw Shaw Shrd Sidd Sind Sinh Sogd Sogo Sora Soyo Sund Sylo Syrc Tagb Takr Tale Talu Taml Tang Tavt Telu Tfng Tglg Thaa Thai Tibt Tirh Tnsa Toto Ugar Vaii Vith Wara Wcho Xpeo Xsux Yezi Yiii Zanb'.split(
+    ' ',
+  );
+
+/** Characters every script uses (digits, punctuation, spaces, most
+ * symbols) and combining marks that take the script of the letter they
+ * follow: they do not count towards a name's scripts. */
+const ANY_SCRIPT = /^[\p{Script_Extensions=Common}\p{Script_Extensions=Inherited}]$/u;
+
+/** The only mixtures UTS #39's "highly restrictive" profile allows: Latin
+ * with the scripts that Japanese, Chinese and Korean are written in. */
+const ALLOWED_MIXES = [
+  ['Latn', 'Hani', 'Hira', 'Kana'],
+  ['Latn', 'Hani', 'Bopo'],
+  ['Latn', 'Hani', 'Hang'],
+];
+
+let scriptTests: [code: string, test: RegExp][] | undefined;
+/** Scripts of characters seen, by code point: a name's letters are looked up
+ * against every script only the first time. Bounded, as names are a
+ * stranger's choice. */
+const scriptsSeen = new Map<number, readonly string[]>();
+
+/** The scripts a character is written in (its Script_Extensions), none for
+ * a character every script uses. */
+function scriptsOf(char: string): readonly string[] {
+  const code = char.codePointAt(0)!;
+  // Letters of ASCII are Latin, and everything else in it is Common.
+  if (code < 0x80) return /[A-Za-z]/.test(char) ? ['Latn'] : [];
+  const seen = scriptsSeen.get(code);
+  if (seen !== undefined) return seen;
+  scriptTests ??= SCRIPT_CODES.flatMap((script): [string, RegExp][] => {
+    try {
+      return [[script, new RegExp(`^\\p{Script_Extensions=${script}}$`, 'u')]];
+    } catch {
+      return []; // a script this Node's Unicode tables do not have
+    }
+  });
+  let scripts: readonly string[] = [];
+  if (!ANY_SCRIPT.test(char)) {
+    const found = scriptTests.filter(([, test]) => test.test(char)).map(([script]) => script);
+    scripts = found.length > 0 ? found : ['Zzzz'];
+  }
+  if (scriptsSeen.size >= 4096) scriptsSeen.clear();
+  scriptsSeen.set(code, scripts);
+  return scripts;
+}
+
+const scriptNames = new Intl.DisplayNames(['en'], { type: 'script', fallback: 'code' });
+
+/** The two scripts a name mixes, as UTS #39 (Unicode's security
+ * mechanisms) "highly restrictive" forbids: its letters must share one
+ * script, or be Latin with Han and Japanese kana, Han and Bopomofo, or Han
+ * and Hangul. So `аdmin` with a Cyrillic а, or Latin mixed with Greek, is
+ * refused, and `Tanaka 田中` is not. Undefined if the name is fine. */
+export function mixedScripts(name: string): [string, string] | undefined {
+  const letters = [...name].map(scriptsOf).filter((scripts) => scripts.length > 0);
+  if (letters.length === 0) return undefined;
+  const shared = letters.reduce((common, scripts) => common.filter((script) => scripts.includes(script)));
+  if (shared.length > 0) return undefined;
+  if (ALLOWED_MIXES.some((mix) => letters.every((scripts) => scripts.some((script) => mix.includes(script))))) return undefined;
+  const first = letters[0]![0]!;
+  const other = letters.find((scripts) => !scripts.includes(first))![0]!;
+  return [scriptNames.of(first) ?? first, scriptNames.of(other) ?? other];
+}
+
+/** Why a name is refused, or undefined if it is fine. Every rule a name
+ * must meet is here; `nameKey` says when two names are the same. */
 export function nameProblem(name: string, maxLength: number): string | undefined {
   if (name === '') return 'empty name';
   if ([...name].length > maxLength) return `name longer than ${maxLength} characters`;
-  const unsafe = UNSAFE_IN_NAME.exec(name);
+  if (name.replace(DRAWN_BLANK, '') === '') return 'name shows nothing: every character in it is drawn blank';
+  const unsafe = UNSAFE_IN_NAME.exec(name) ?? INVISIBLE.exec(name);
   if (unsafe !== null) return `name contains ${describeChar(unsafe[0])}, which names may not hold`;
+  const mixed = mixedScripts(name);
+  if (mixed !== undefined) return `name mixes ${mixed[0]} and ${mixed[1]} letters`;
   return undefined;
+}
+
+/** What two names are compared by: the same key is the same name. NFKC
+ * makes a precomposed ë and e + U+0308 one, and ﬁ and fi one; upper- then
+ * lower-casing stands for Unicode's full case folding (it folds ß to ss and
+ * a final ς to σ as folding does, and also makes a dotless ı an i, which
+ * folding would not: for telling names apart, stricter is safer). */
+export function nameKey(name: string): string {
+  return name.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC');
 }
 
 function describeChar(char: string): string {
@@ -58,5 +153,5 @@ function describeChar(char: string): string {
 
 /** The rule, in one sentence, for --help and for a client told no. */
 export function nameRule(maxLength: number): string {
-  return `a name is 1 to ${maxLength} characters, without control or invisible formatting characters, line separators, "@", "[" or "]"`;
+  return `a name is 1 to ${maxLength} visible characters, in one script (or Latin with Chinese, Japanese or Korean), without control, invisible or formatting characters, line separators, "@", "[" or "]", and not the name of someone in the room (compared ignoring case and Unicode variants)`;
 }

@@ -35,8 +35,11 @@ export interface Round {
   writableCount: number;
   /** What the loop did with it, in a few words each. */
   actions: string[];
-  /** Milliseconds spent waiting in select(), then working on what came back. */
+  /** Milliseconds asleep in select() waiting for an event, held there by
+   * the loop view (absent in recordings older than the hold's), then
+   * working on what came back. */
   waitedMs: number;
+  heldMs?: number;
   workedMs: number;
   state?: LoopState;
 }
@@ -47,6 +50,10 @@ const NAMES_KEPT = 64;
 export class RoundRecorder {
   private round = 0;
   private current: Round | undefined;
+  /** When select() was called and returned, on the monotonic clock: the
+   * times a round records are not moved by a step of the wall clock. */
+  private calledAt = 0;
+  private returnedAt = 0;
   private readonly listeners: ((round: Round) => void)[] = [];
   /** Between select() returning and the round being done. */
   private working = false;
@@ -81,6 +88,7 @@ export class RoundRecorder {
   /** Before select(): what it is asked to watch. */
   selecting(inputs: readonly unknown[], outputs: readonly unknown[]): void {
     this.round += 1;
+    this.calledAt = performance.now();
     this.current = {
       round: this.round,
       at: Date.now(),
@@ -98,14 +106,17 @@ export class RoundRecorder {
     };
   }
 
-  /** After select(): what came back (named now, before the round changes names). */
-  selected(readable: readonly unknown[], writable: readonly unknown[]): void {
+  /** After select(): what came back (named now, before the round changes
+   * names), and how long of its time the loop view held it. */
+  selected(readable: readonly unknown[], writable: readonly unknown[], heldMs = 0): void {
     const round = this.current!;
     round.readable = this.names(readable);
     round.readableCount = readable.length;
     round.writable = this.names(writable);
     round.writableCount = writable.length;
-    round.waitedMs = Date.now() - round.at;
+    this.returnedAt = performance.now();
+    round.heldMs = heldMs;
+    round.waitedMs = Math.max(0, Math.round(this.returnedAt - this.calledAt) - heldMs);
     this.working = true;
   }
 
@@ -117,7 +128,7 @@ export class RoundRecorder {
   /** After the round: hands it to everyone listening. */
   done(): void {
     const round = this.current!;
-    round.workedMs = Date.now() - round.at - round.waitedMs;
+    round.workedMs = Math.round(performance.now() - this.returnedAt);
     if (this.wantsState && this.snapshot) round.state = this.snapshot();
     for (const listener of this.listeners) listener(round);
     this.working = false;

@@ -6,13 +6,19 @@
 //
 // Routes (every one needs the run's token, `?token=...`):
 //   GET  /          the page (src/view.html)
-//   GET  /events    the rounds, as Server-Sent Events; while the loop is
-//                   held, what waits in the reactor's queue too
+//   GET  /events    the rounds, as Server-Sent Events; the hold's status;
+//                   while the loop is held, what waits in the reactor's queue
 //   GET  /recording a recorded run, for replay
 //   POST /command   {"command": "pause" | "step" | "resume"}
 // A command must come from the page itself: from a loopback address, with
-// the token, and with no Origin but the view's own, so that no other web
-// page the teacher has open can pause the server.
+// the token, and with no Origin but the view's own (as 127.0.0.1, localhost
+// or [::1]), so that no other web page the teacher has open can pause the
+// server.
+//
+// The view is a guest in another way too: whatever its port is sent, it
+// must not take what the chat needs. Its connections, their time to send a
+// request, its event streams and what each may hold unsent are all small
+// and bounded; a request it refuses is answered and closed, its body unread.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,12 +26,63 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { LoopHold } from './hold.js';
 import type { Round } from './trace.js';
 
-/** Rounds kept for a page that opens late, and sent to it first. */
+/** The view's own limits. Every one is small: the view serves one teacher's
+ * browser, maybe two, on this machine. */
+export interface ViewLimits {
+  /** Connections open at once to the view's port; more are closed at once. */
+  maxConnections: number;
+  /** Time a connection has to send a whole request's headers, and the whole request. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Pages streaming rounds at once; more are answered 503. */
+  maxStreams: number;
+  /** Bytes a stream may hold unsent: past this, rounds are not sent to it
+   * (the page misses them) until it has read what it holds. */
+  streamBufferBytes: number;
+  /** A page that has read nothing of that for this long is cut off: its
+   * memory is freed, and its browser reconnects once it can read again. */
+  stalledStreamMs: number;
+}
+
+export const DEFAULT_VIEW_LIMITS: ViewLimits = {
+  maxConnections: 32,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  maxStreams: 8,
+  streamBufferBytes: 256 * 1024,
+  stalledStreamMs: 10_000,
+};
+
+/** Rounds kept for a page that opens late, and sent to it first (as many
+ * of the newest as fit in its stream's buffer). */
 const ROUNDS_KEPT = 300;
-/** A page that reads its events this slowly (bytes waiting) misses rounds rather than fill memory. */
-const SLOW_PAGE_BYTES = 1024 * 1024;
 /** How often a held loop's queue is sent. */
 const QUEUE_EVERY_MS = 250;
+/** Rows of the queue sent to the page; the rest are summed up. */
+const QUEUE_ROWS = 12;
+/** Actions of a round sent to the page; the rest are counted. */
+const ACTIONS_SENT = 100;
+/** The largest command body, in bytes. */
+const MAX_COMMAND_BYTES = 1024;
+
+/** One kind of event from one source, waiting in the reactor's queue. */
+export interface QueuedEntry {
+  kind: string;
+  source: string;
+  count: number;
+  bytes: number;
+}
+
+/** The queue as the page shows it: a screenful of its largest entries, and
+ * the totals of everything in it. */
+export interface QueueSummary {
+  shown: QueuedEntry[];
+  sources: number;
+  events: number;
+  bytes: number;
+  /** Events by kind, over the whole queue. */
+  kinds: Record<string, number>;
+}
 
 export interface LoopViewOptions {
   /** 0 for any free port. */
@@ -33,28 +90,53 @@ export interface LoopViewOptions {
   /** What the loop is held by; absent for a replay. */
   hold?: LoopHold;
   /** What waits in the reactor's queue, by name. */
-  queued?: () => { kind: string; source: string; count: number; bytes: number }[];
+  queued?: () => QueuedEntry[];
   /** A recorded run to replay instead of a live loop. */
   recording?: Round[];
+  limits?: Partial<ViewLimits>;
 }
 
 export class LoopView {
   readonly token = randomBytes(16).toString('hex');
-  private readonly rounds: Round[] = [];
-  private readonly pages = new Set<ServerResponse>();
+  readonly limits: ViewLimits;
+  /** The newest rounds, each as the event it is sent as. */
+  private readonly rounds: string[] = [];
+  /** Every page streaming rounds, and since when it has been too slow to send to. */
+  private readonly pages = new Map<ServerResponse, { stalledSince: number | undefined }>();
   private readonly page = readFileSync(new URL('./view.html', import.meta.url), 'utf8').replace('/*WHERE*/ null', JSON.stringify(locateSteps()));
   private queueTimer: NodeJS.Timeout | undefined;
+  private lastStatus = '';
 
   private constructor(
     private readonly server: Server,
     private readonly options: LoopViewOptions,
+    limits: ViewLimits,
   ) {
+    this.limits = limits;
     server.on('request', (request, response) => this.handle(request, response));
+    options.hold?.onChange(() => this.holdChanged());
   }
 
   static async start(options: LoopViewOptions): Promise<LoopView> {
-    const server = createServer();
-    const view = new LoopView(server, options);
+    const limits = { ...DEFAULT_VIEW_LIMITS, ...options.limits };
+    const server = createServer({
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node looks for connections over those times (30 s unless told).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      keepAliveTimeout: 2000,
+      maxHeaderSize: 8 * 1024,
+    });
+    // Node accepts a connection over the limit and closes it at once: the
+    // descriptor is freed, and the chat's port never waits for one.
+    server.maxConnections = limits.maxConnections;
+    // Node's header timeout starts with the first byte: a connection that
+    // sends none would be kept for ever.
+    server.on('connection', (socket) => {
+      const timer = setTimeout(() => socket.bytesRead === 0 && socket.destroy(), limits.headersTimeoutMs);
+      socket.once('close', () => clearTimeout(timer));
+    });
+    const view = new LoopView(server, options, limits);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, '127.0.0.1', () => resolve());
@@ -70,16 +152,32 @@ export class LoopView {
     return `http://127.0.0.1:${this.port}/?token=${this.token}`;
   }
 
+  /** Pages streaming rounds now. */
+  get streams(): number {
+    return this.pages.size;
+  }
+
+  /** Bytes written to the pages' streams and not yet sent. */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const page of this.pages.keys()) bytes += page.writableLength;
+    return bytes;
+  }
+
   /** A round is done: kept, and sent to every page. */
   readonly add = (round: Round): void => {
-    this.rounds.push(round);
+    // A round that accepted thousands at once says so in thousands of
+    // actions: the page shows a screenful, and the count.
+    const sent = round.actions.length > ACTIONS_SENT ? { ...round, actions: round.actions.slice(0, ACTIONS_SENT), actionCount: round.actions.length } : round;
+    const message = event('round', sent);
+    this.rounds.push(message);
     if (this.rounds.length > ROUNDS_KEPT) this.rounds.shift();
-    this.broadcast('round', round);
+    this.broadcast(message);
   };
 
   close(): void {
     clearInterval(this.queueTimer);
-    for (const page of this.pages) page.end();
+    for (const page of this.pages.keys()) page.end();
     this.server.close();
     // A browser keeps its connections open; they must not keep the process.
     this.server.closeAllConnections();
@@ -89,47 +187,79 @@ export class LoopView {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const problem = this.refusal(request, url);
     if (problem !== undefined) {
-      response.writeHead(403, { 'content-type': 'text/plain' }).end(`${problem}\n`);
-      return;
-    }
-    if (request.method === 'GET' && url.pathname === '/') {
+      this.refuse(request, response, 403, problem);
+    } else if (request.method === 'GET' && url.pathname === '/') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(this.page);
     } else if (request.method === 'GET' && url.pathname === '/events') {
-      this.stream(response);
+      this.stream(request, response);
     } else if (request.method === 'GET' && url.pathname === '/recording') {
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.options.recording ?? null));
     } else if (request.method === 'POST' && url.pathname === '/command') {
       this.command(request, response);
     } else {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      this.refuse(request, response, 404, 'not found');
     }
+  }
+
+  /** Answers and closes. A body the request still has to send is not read:
+   * Node would otherwise read it all to keep the connection for the next
+   * request, however large the peer says it is. */
+  private refuse(request: IncomingMessage, response: ServerResponse, status: number, reason: string): void {
+    const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+    const closing = hasBody && !request.complete;
+    response.writeHead(status, { 'content-type': 'text/plain', ...(closing ? { connection: 'close' } : {}) }).end(`${reason}\n`);
   }
 
   /** Why a request is refused, if it is. */
   private refusal(request: IncomingMessage, url: URL): string | undefined {
     if (!isLoopback(request.socket.remoteAddress)) return 'only this machine may use the loop view';
+    // A name that is not this machine's, even one that resolves to it, is
+    // how another site's page would reach the view (DNS rebinding).
+    const host = request.headers.host ?? '';
+    if (!this.ownAddresses().includes(`http://${host}`)) return `the view is reached as 127.0.0.1, localhost or [::1] on port ${this.port}, not as ${host}`;
     if (!sameSecret(url.searchParams.get('token') ?? '', this.token)) return 'a token is needed: use the address the server printed';
     const origin = request.headers.origin;
-    if (origin !== undefined && origin !== `http://127.0.0.1:${this.port}`) return `requests from ${origin} are not accepted`;
+    if (origin !== undefined && !this.ownAddresses().includes(origin)) return `requests from ${origin} are not accepted`;
     return undefined;
   }
 
-  private stream(response: ServerResponse): void {
+  /** The page's own origins: this machine by any of its loopback names. */
+  private ownAddresses(): string[] {
+    return ['127.0.0.1', 'localhost', '[::1]'].map((name) => `http://${name}:${this.port}`);
+  }
+
+  private stream(request: IncomingMessage, response: ServerResponse): void {
+    if (this.pages.size >= this.limits.maxStreams) {
+      this.refuse(request, response, 503, `${this.limits.maxStreams} pages are watching already: close one and reload`);
+      return;
+    }
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    this.pages.add(response);
+    this.pages.set(response, { stalledSince: undefined });
     response.on('close', () => this.pages.delete(response));
-    this.send(response, 'hello', { replay: this.options.recording !== undefined, held: this.options.hold?.isHeld ?? false });
-    for (const round of this.rounds) this.send(response, 'round', round);
+    this.send(response, event('hello', { replay: this.options.recording !== undefined, hold: this.options.hold?.status }));
+    // The newest rounds that fit in the stream's buffer, oldest first.
+    let fit = this.rounds.length;
+    for (let bytes = 0; fit > 0 && bytes + this.rounds[fit - 1]!.length <= this.limits.streamBufferBytes; fit--) {
+      bytes += this.rounds[fit - 1]!.length;
+    }
+    for (const message of this.rounds.slice(fit)) this.send(response, message);
   }
 
   private command(request: IncomingMessage, response: ServerResponse): void {
+    const announced = Number(request.headers['content-length'] ?? 0);
+    if (!(announced <= MAX_COMMAND_BYTES)) {
+      this.refuse(request, response, 413, `a command is at most ${MAX_COMMAND_BYTES} bytes`);
+      return;
+    }
     let body = '';
     request.setEncoding('utf8');
     request.on('data', (chunk: string) => {
+      if (response.headersSent) return;
       body += chunk;
-      if (body.length > 1024) request.destroy();
+      if (body.length > MAX_COMMAND_BYTES && !response.headersSent) this.refuse(request, response, 413, `a command is at most ${MAX_COMMAND_BYTES} bytes`);
     });
     request.on('end', () => {
+      if (response.headersSent) return;
       const hold = this.options.hold;
       let command: unknown;
       try {
@@ -142,35 +272,73 @@ export class LoopView {
         return;
       }
       hold[command]();
-      this.watchQueue();
-      this.broadcast('held', { held: hold.isHeld });
       response.writeHead(204).end();
     });
   }
 
-  /** While the loop is held, what piles up in the reactor's queue is sent
-   * to the pages a few times a second. */
-  private watchQueue(): void {
-    clearInterval(this.queueTimer);
-    const { hold, queued } = this.options;
-    if (!hold?.isHeld || queued === undefined) return;
-    const send = () => this.broadcast('queue', { queued: queued() });
+  /** The hold's status goes to every page when it changes; while the loop
+   * is held, what piles up in the reactor's queue is sent a few times a
+   * second. */
+  private holdChanged(): void {
+    const status = this.options.hold!.status;
+    const message = event('hold', status);
+    if (message === this.lastStatus) return;
+    this.lastStatus = message;
+    this.broadcast(message);
+    const { queued } = this.options;
+    if (status.state === 'running' || queued === undefined) {
+      clearInterval(this.queueTimer);
+      this.queueTimer = undefined;
+      return;
+    }
+    if (this.queueTimer !== undefined) return;
+    const send = () => this.broadcast(event('queue', summarise(queued())));
     send();
-    this.queueTimer = setInterval(() => {
-      if (hold.isHeld) send();
-      else clearInterval(this.queueTimer);
-    }, QUEUE_EVERY_MS);
+    this.queueTimer = setInterval(send, QUEUE_EVERY_MS);
     this.queueTimer.unref();
   }
 
-  private broadcast(event: string, data: unknown): void {
-    for (const page of this.pages) this.send(page, event, data);
+  private broadcast(message: string): void {
+    for (const page of this.pages.keys()) this.send(page, message);
   }
 
-  private send(page: ServerResponse, event: string, data: unknown): void {
-    if (page.writableLength > SLOW_PAGE_BYTES) return;
-    page.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  /** Writes to a page that has room: each stream holds at most its buffer
+   * and one message more. A page that has taken nothing for too long is
+   * cut off. */
+  private send(page: ServerResponse, message: string): void {
+    const stream = this.pages.get(page);
+    if (stream === undefined || page.destroyed) return;
+    if (page.writableLength <= this.limits.streamBufferBytes) {
+      stream.stalledSince = undefined;
+      page.write(message);
+      return;
+    }
+    const now = Date.now();
+    stream.stalledSince ??= now;
+    if (now - stream.stalledSince >= this.limits.stalledStreamMs) {
+      this.pages.delete(page);
+      page.destroy();
+    }
   }
+}
+
+/** One Server-Sent Event. */
+function event(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** The queue in a screenful: its largest entries, and the totals. */
+export function summarise(queued: readonly QueuedEntry[]): QueueSummary {
+  const kinds: Record<string, number> = {};
+  let events = 0;
+  let bytes = 0;
+  for (const entry of queued) {
+    kinds[entry.kind] = (kinds[entry.kind] ?? 0) + entry.count;
+    events += entry.count;
+    bytes += entry.bytes;
+  }
+  const shown = [...queued].sort((a, b) => b.bytes - a.bytes || b.count - a.count).slice(0, QUEUE_ROWS);
+  return { shown, sources: new Set(queued.map((entry) => entry.source)).size, events, bytes, kinds };
 }
 
 /** Where in src/server.ts each kind of step is done, found by the code

@@ -31,19 +31,18 @@ describe('scripts/client.ts against a hostile server', () => {
 
   test('control characters from the server are shown, not obeyed, even into a pipe', async () => {
     const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port)]);
+    // Nothing to send: the client waits for the server to close, then exits 0.
+    client.child.stdin.end();
     const socket = await handshake();
     for (const [sent] of HOSTILE_LINES) socket.write(frame(sent));
     socket.end();
     assert.deepEqual(await client.exited, { code: 0, signal: null });
-    assert.deepEqual(client.output, [
-      `Now connected to chat server@ port ${port}`,
-      ...HOSTILE_LINES.flatMap(([, shown]) => ['', shown]),
-      'Client shutting down.',
-    ]);
+    assert.deepEqual(client.output, [`Now connected to chat server@ port ${port}`, ...HOSTILE_LINES.flatMap(([, shown]) => ['', shown])]);
   });
 
   test('a frame as large as a relayed 1 MiB line is taken; a header promising 4 GiB is refused', async () => {
     const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port)]);
+    client.child.stdin.end();
     const socket = await handshake();
     // What the Python original relays for a 1 MiB line of Latin-1 text.
     const large = `\n#[${'n'.repeat(64)}@127.0.0.1]>>${'é'.repeat(1024 * 1024)}`;
@@ -51,7 +50,8 @@ describe('scripts/client.ts against a hostile server', () => {
     socket.write(header(0xffffffff));
     assert.deepEqual(await client.exited, { code: 1, signal: null });
     assert.equal(client.output[2], large.slice(1));
-    assert.equal(client.output.at(-1), `Malformed message from the chat server: frame of 4294967295 bytes is over the limit of ${CLIENT_MAX_FRAME_SIZE}`);
+    assert.equal(client.output.at(-1), 'Client shutting down.');
+    assert.equal(client.stderr, `Why: malformed message from the chat server: frame of 4294967295 bytes is over the limit of ${CLIENT_MAX_FRAME_SIZE}\n`);
     socket.destroy();
   });
 });
@@ -64,16 +64,26 @@ describe('scripts/client.ts says why it failed', () => {
     assert.match(client.stderr, /^Why: cannot reach no-such-host\.invalid port 8800: host not found \((ENOTFOUND|EAI_AGAIN)\)\n$/);
   });
 
-  test('a name the server refuses', async () => {
+  test('a name the server refuses: the server says why, and the client says it', async () => {
     const chat = await startServer();
     const client = ChildProgram.start('scripts/client.ts', ['--name', 'n'.repeat(65), '--port', String(chat.port)]);
     assert.deepEqual(await client.exited, { code: 1, signal: null });
-    assert.deepEqual(client.output, [`Now connected to chat server@ port ${chat.port}`, `Failed to connect to chat server @ port ${chat.port}`]);
-    assert.equal(
-      client.stderr,
-      'Why: the server closed the connection during the handshake; it probably refused the name (on this project\'s servers, a name is 1 to 64 characters, without control or invisible formatting characters, line separators, "@", "[" or "]")\n',
-    );
-    assert.match(await chat.logLine(/dropping/), /: name longer than 64 characters$/);
+    assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${chat.port}`], 'not "Now connected": the server refused the name');
+    assert.equal(client.stderr, 'Why: the server refused this client: name longer than 64 characters\n');
+    assert.match(await chat.logLine(/refused/), /: name longer than 64 characters$/);
+    await chat.stop();
+  });
+
+  test('a full room: the newcomer is told the room is full, not that its name was refused', async () => {
+    const chat = await startServer({ maxClients: 2 });
+    const alice = await RawClient.join(chat.port, 'alice');
+    const bob = await RawClient.join(chat.port, 'bob');
+    const carol = ChildProgram.start('scripts/client.ts', ['--name', 'carol', '--port', String(chat.port)]);
+    assert.deepEqual(await carol.exited, { code: 1, signal: null });
+    assert.deepEqual(carol.output, [`Failed to connect to chat server @ port ${chat.port}`]);
+    assert.equal(carol.stderr, 'Why: the server refused this client: the room is full (2 connections already open)\n');
+    alice.socket.destroy();
+    bob.socket.destroy();
     await chat.stop();
   });
 });

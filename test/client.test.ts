@@ -85,11 +85,12 @@ describe('scripts/client.ts with the server', () => {
     assert.equal(await bob.next(), '\n(Now hung up: Client from alice@127.0.0.1)');
   });
 
-  test('the server going away prints "Client shutting down." and exits 0', async () => {
+  test('the server going away before the end of piped input: "Client shutting down.", the reason, exit 1', async () => {
     const alice = await aliceJoins();
     server.program.child.kill('SIGKILL');
     assert.equal(await alice.line(/shutting/), 'Client shutting down.');
-    assert.deepEqual(await alice.exited, { code: 0, signal: null });
+    assert.deepEqual(await alice.exited, { code: 1, signal: null });
+    assert.equal(alice.stderr, 'Why: the server closed the connection before taking everything: the rest of the input was not read\n');
   });
 });
 
@@ -115,7 +116,17 @@ describe('scripts/client.ts without a working server', () => {
   test('--help documents every option', async () => {
     const client = ChildProgram.start('scripts/client.ts', ['--help']);
     assert.deepEqual(await client.exited, { code: 0, signal: null });
-    for (const flag of ['--name', '--port', '--host', '--pickle-shape', '--max-frame-size', '--wait', '--trace'])
+    for (const flag of [
+      '--name',
+      '--port',
+      '--host',
+      '--pickle-shape',
+      '--max-frame-size',
+      '--server-max-frame-size',
+      '--handshake-timeout',
+      '--wait',
+      '--trace',
+    ])
       assert.ok(client.output.join('\n').includes(flag), flag);
   });
 });
@@ -136,20 +147,22 @@ describe('scripts/client.ts against a hand-made server', () => {
     const socket = await accepted;
     assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'NAME: alice', shape: 'tuple' });
     socket.write(frame('CLIENT: 127.0.0.1', 'tuple'));
-    client.child.stdin.write('hi\n');
+    client.child.stdin.end('hi\n');
     assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'hi', shape: 'tuple' });
-    socket.destroy();
+    // The client's end of output first: then the server's close means it took everything.
+    await once(socket.resume(), 'end');
     assert.deepEqual(await client.exited, { code: 0, signal: null });
   });
 
   test('a malformed frame from the server: one line, exit 1', async () => {
     const client = startClient(port, 'alice');
+    client.child.stdin.end();
     const socket = await accepted;
     await firstFrame(socket);
     socket.write(frame('CLIENT: 127.0.0.1'));
     socket.write(Buffer.from('00000002000000004e2e', 'hex')); // a pickle of None
     assert.deepEqual(await client.exited, { code: 1, signal: null });
-    assert.equal(client.output.at(-1), 'Malformed message from the chat server: pickle opcode NONE is not allowed (only strings are accepted)');
+    assert.equal(client.stderr, 'Why: malformed message from the chat server: pickle opcode NONE is not allowed (only strings are accepted)\n');
     socket.destroy();
   });
 });

@@ -73,13 +73,17 @@ describe('resets at every moment', () => {
 
 describe('memory a peer can make the server hold', () => {
   test('unnamed connections cannot announce a large frame: the first frame is small', async (t) => {
-    const { program, port } = await startServerProgram(['--max-handshake-size', '1024']);
+    // Hundreds of hosts, played from one address.
+    const { program, port } = await startServerProgram(['--max-handshake-size', '1024', '--max-per-address', '0']);
     const { alice, bob } = await chatPair(port);
     const promise = Buffer.concat([header(MiB), Buffer.alloc(64 * 1024, 1)]);
     const strangers = await Promise.all(Array.from({ length: 400 }, () => RawClient.connect(port)));
     for (const stranger of strangers) stranger.writeRaw(promise);
     await Promise.all(strangers.map((stranger) => stranger.closed));
-    assert.match(await program.line(/dropping/), /: first frame of 1048576 bytes is over the limit of 1024$/);
+    assert.match(
+      await program.line(/refused/),
+      /^Chat server: refused connection \d+ from 127\.0\.0\.1: first frame of 1048576 bytes is over the limit of 1024$/,
+    );
     await stillChatting(alice, bob, { skipOthers: true }, 'after 400 big promises');
     const peakMb = peakRssMb(program.child.pid!);
     t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
@@ -88,7 +92,7 @@ describe('memory a peer can make the server hold', () => {
   });
 
   test('named connections holding unfinished frames are cut off at the input budget, largest first', async (t) => {
-    const { program, port } = await startServerProgram(['--input-budget', String(8 * MiB)]);
+    const { program, port } = await startServerProgram(['--input-budget', String(8 * MiB), '--max-per-address', '0']);
     const { alice, bob } = await chatPair(port);
     const ATTACKERS = 150;
     const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x41)]);
@@ -156,12 +160,13 @@ describe('a paused room', () => {
     const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x42)]);
     const newcomers = await Promise.all(Array.from({ length: 200 }, () => rawSocket(port)));
     for (const newcomer of newcomers) newcomer.write(almost);
-    // Node closes at once every newcomer past the 20 sockets (alice, bob and
-    // stalled hold three of them); the loop hears of it once the room goes on.
+    // Node closes at once every newcomer past the 40 sockets it holds (the
+    // room's 20 and as many kept for refusals; alice, bob and stalled hold
+    // three of them); the loop hears of it once the room goes on.
     let closed = 0;
     await new Promise<void>((resolve) => {
       const counted = () => {
-        if (++closed === 200 - 17) resolve();
+        if (++closed === 200 - 37) resolve();
       };
       for (const newcomer of newcomers) {
         if (newcomer.closed) counted();
@@ -170,15 +175,13 @@ describe('a paused room', () => {
     });
     const after = openDescriptors(program.child.pid!);
     t.diagnostic(`descriptors: ${before} with the room paused, ${after} after 200 newcomers`);
-    assert.ok(after - before <= 20, `${after - before} more descriptors`);
+    // The room's 20 and as many kept for refusals, less the three in the room already.
+    assert.ok(after - before <= 20 + 20 - 3, `${after - before} more descriptors`);
     const peakMb = peakRssMb(program.child.pid!);
     t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
     assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
     stalled.socket.resume();
-    assert.match(
-      await program.line(/refused/),
-      /^Chat server: refused (a connection|\d+ connections \(the last) from 127\.0\.0\.1\)?: 20 connections already open$/,
-    );
+    assert.equal(await program.line(/refused/), 'Chat server: refused a connection from 127.0.0.1 at once: 40 sockets open, the most it holds');
     for (const newcomer of newcomers) newcomer.destroy();
     stalled.socket.destroy();
     await stopsCleanly(program);
@@ -193,6 +196,93 @@ describe('a paused room', () => {
     stalled.socket.resume();
     assert.equal(await within(10_000, "carol's handshake reply", carol.next()), 'CLIENT: 127.0.0.1');
     await stopsCleanly(program);
+  });
+});
+
+describe('one host against the room', () => {
+  test('one address cannot take the room: past --max-per-address it is refused, and another address gets in', async (t) => {
+    const chat = await startServer({ maxClients: 50, maxPerAddress: 10 });
+    const silent: Socket[] = [];
+    t.after(() => {
+      for (const socket of silent) socket.destroy();
+      return chat.stop();
+    });
+    const hog = await Promise.all(Array.from({ length: 10 }, (_, i) => RawClient.join(chat.port, `hog${i}`)));
+    // More from the same address: one is told why; the many that say
+    // nothing hold no socket for long, nor the sockets kept for refusals.
+    const told = await RawClient.connect(chat.port);
+    told.send('NAME: hog10');
+    assert.equal(await told.expectRefused(), 'too many connections from 127.0.0.1 (10)');
+    silent.push(...(await Promise.all(Array.from({ length: 120 }, () => rawSocket(chat.port)))));
+    const newcomer = await within(10_000, "the other address's join", RawClient.join(chat.port, 'guest', 'str', '127.0.0.2'));
+    assert.match((await hog[0]!.next())!, /^\n\(Connected: New client \(\d+\) from hog\d+@127\.0\.0\.1\)$/);
+    newcomer.send('hello from elsewhere');
+    for (;;) {
+      const heard = await hog[0]!.next();
+      if (heard === '\n#[guest@127.0.0.2]>>hello from elsewhere') break;
+      assert.match(heard!, /^\n\(Connected: /);
+    }
+  });
+
+  test('refused clients that close at once and retry in a loop do not keep newcomers out; the log sums the refusals up', async (t) => {
+    const chat = await startServer({ maxClients: 20 });
+    const alice = await RawClient.join(chat.port, 'alice');
+    let attempts = 0;
+    let attacking = true;
+    // A failure must not leave the impostors or the server running.
+    t.after(() => {
+      attacking = false;
+      return chat.stop();
+    });
+    // As the issue's impostor does: ask for a name in use, close at once
+    // on the refusal (with FIN, as a program that exits does), again.
+    const impostor = async () => {
+      while (attacking) {
+        const socket = connect({ port: chat.port, host: '127.0.0.1' });
+        socket.on('error', () => {});
+        socket.write(frame('NAME: alice'));
+        socket.resume();
+        socket.once('end', () => socket.end());
+        await once(socket, 'close');
+        attempts += 1;
+      }
+    };
+    const impostors = Array.from({ length: 4 }, impostor);
+    const started = Date.now();
+    // Newcomers one after another, while the impostors go on: every one gets in.
+    for (let i = 0; i < 10; i++) {
+      const newcomer = await within(5_000, `newcomer ${i}`, RawClient.join(chat.port, `newcomer${i}`, 'str', '127.0.0.2'));
+      newcomer.end();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    attacking = false;
+    await Promise.all(impostors);
+    const seconds = (Date.now() - started) / 1000;
+    await chat.logLine(/more connections in the last second/);
+    const refusalLines = chat.logged.filter((line) => line.includes('refused'));
+    t.diagnostic(`${attempts} refusals in ${seconds.toFixed(1)} s, ${refusalLines.length} log lines; 10 of 10 newcomers in`);
+    assert.ok(attempts > 200, `only ${attempts} attempts`);
+    // One whole line, then one summary a second.
+    assert.ok(refusalLines.length <= Math.ceil(seconds) + 2, `${refusalLines.length} refusal lines for ${attempts} refusals in ${seconds} s`);
+    assert.match(refusalLines[0]!, /^Chat server: refused connection \d+ from 127\.0\.0\.1: the name "alice" is in use$/);
+    assert.match(
+      refusalLines[1]!,
+      /^Chat server: refused [\d,]+ more connections in the last second \([\d,]+ name in use\); the last: refused connection \d+ from 127\.0\.0\.1: the name "alice" is in use$/,
+    );
+    alice.end();
+  });
+
+  test('a refused newcomer that sent more than its name still gets the notice: the server ends with FIN, not a reset', async () => {
+    const chat = await startServer();
+    const stranger = await RawClient.connect(chat.port);
+    // Not read for a while: a reset would throw away what waits unread.
+    stranger.socket.pause();
+    stranger.writeRaw(Buffer.concat([frame('NAME: bad\u202Ename'), frame('x'.repeat(100_000)), frame('more')]));
+    await chat.logLine(/refused/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    stranger.socket.resume();
+    assert.equal(await stranger.expectRefused(), 'name contains U+202E, which names may not hold');
+    await chat.stop();
   });
 });
 
@@ -275,9 +365,12 @@ describe('what the server relays', () => {
       await chat.logLine(/not relaying/),
       /^Chat server: not relaying a line from client \d+ \(alice@127\.0\.0\.1\): as relayed it would be a frame of 1034 bytes, over the limit of 1024$/,
     );
+    // The sender is told, and stays.
+    assert.equal(await alice.next(), '\n(Not relayed: as relayed it would be a frame of 1034 bytes, over the limit of 1024)');
     // A protocol-0 pickle holds text as Latin-1: 600 bytes in, 1,200 bytes of UTF-8 out.
     alice.writeRaw(rawFrame(Buffer.concat([Buffer.from('V'), Buffer.alloc(600, 0xe9), Buffer.from('\n.')])));
     assert.match(await chat.logLine(/not relaying/), /would be a frame of 1234 bytes, over the limit of 1024$/);
+    assert.equal(await alice.next(), '\n(Not relayed: as relayed it would be a frame of 1234 bytes, over the limit of 1024)');
     await stillChatting(alice, bob, { skipOthers: true }, 'short enough');
     await chat.stop();
   });

@@ -56,10 +56,13 @@ describe('bad input after the handshake', () => {
       const mallory = await RawClient.join(chat.port, 'mallory');
       await Promise.all([alice.next(), bob.next()]);
       mallory.writeRaw(bytes);
+      // Told why, where it can be, before the close.
+      const [, told] = /^\n\(Dropped: (.*)\)$/s.exec((await mallory.next()) ?? '') ?? [];
       await mallory.expectClosed();
       const line = await chat.logLine(/dropping/);
       const [, why] = /^Chat server: dropping client \d+ \(mallory@127\.0\.0\.1\): (.*)$/.exec(line) ?? [];
       assert.match(why ?? line, reason);
+      assert.equal(told, why);
       assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
       assert.equal(await bob.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');
       await stillChatting(alice, bob, {}, `after ${name}`);
@@ -107,10 +110,9 @@ describe('bad input as the first frame', () => {
       const { chat, alice, bob } = room;
       const stranger = await RawClient.connect(chat.port);
       stranger.writeRaw(bytes);
-      await stranger.expectClosed();
-      const line = await chat.logLine(/dropping/);
-      const [, why] = /^Chat server: dropping connection \d+ from 127\.0\.0\.1: (.*)$/.exec(line) ?? [];
-      assert.match(why ?? line, reason);
+      // The log is not asked: refusals in one second share a line (see
+      // 'refusals are logged at most twice a second').
+      assert.match(await stranger.expectRefused(), reason);
       // Never joined, so no one is told it left.
       await stillChatting(alice, bob, {}, `after ${name}`);
     });
@@ -124,12 +126,30 @@ describe('bad input as the first frame', () => {
     carol.end();
   });
 
-  test('a newcomer past the maximum number of clients is closed with a log line', async () => {
+  test('a newcomer past the maximum number of clients is told the room is full; past the reserve, closed at once', async () => {
     const chat = await startServer({ maxClients: 2 });
     const { alice, bob } = await chatPair(chat.port);
+    // Two sockets are kept for telling newcomers why (as many as the room, at most 64).
     const third = await RawClient.connect(chat.port);
+    const fourth = await RawClient.connect(chat.port);
+    const fifth = await RawClient.connect(chat.port);
+    await fifth.expectClosed();
+    assert.equal(await chat.logLine(/refused/), 'Chat server: refused a connection from 127.0.0.1 at once: 4 sockets open, the most it holds');
+    // Answered in the shape the newcomer speaks: a Python client of the
+    // book's second edition reads only 1-tuples.
+    third.send('NAME: carol', 'tuple');
+    const told = [await third.nextMessage(), await third.nextMessage()].map((message) => [message?.text, message?.shape]);
+    assert.deepEqual(told, [
+      ['CLIENT: 127.0.0.1', 'tuple'],
+      ['\n(Refused: the room is full (2 connections already open))', 'tuple'],
+    ]);
     await third.expectClosed();
-    assert.equal(await chat.logLine(/refused/), 'Chat server: refused a connection from 127.0.0.1: 2 connections already open');
+    fourth.send('NAME: dave');
+    assert.equal(await fourth.expectRefused(), 'the room is full (2 connections already open)');
+    assert.match(
+      await chat.logLine(/refused/),
+      /^Chat server: refused 2 more connections in the last second \(2 room full\); the last: refused connection \d+ from 127\.0\.0\.1: the room is full \(2 connections already open\)$/,
+    );
     await stillChatting(alice, bob, {}, 'still two of us');
     await chat.stop();
   });
@@ -229,7 +249,8 @@ describe('load', () => {
   });
 
   test('churn: hundreds join, talk and leave at once; watchers miss nothing and see it in order', async () => {
-    const chat = await startServer();
+    // Hundreds of hosts, played from one address.
+    const chat = await startServer({ maxPerAddress: 0 });
     const watchers = [await RawClient.join(chat.port, 'watcher1'), await RawClient.join(chat.port, 'watcher2')];
     await watchers[0]!.next();
     const CHURNERS = 300;
@@ -416,12 +437,12 @@ describe('deadlines when the wall clock steps', () => {
     t.after(() => program.child.kill('SIGKILL'));
     // On the wall clock, both would wait an hour more. (The bound only turns
     // a hang into a failure.)
-    const drops = await within(20_000, 'both deadlines', Promise.all([program.line(/dropping/), program.line(/dropping/)]));
+    const drops = await within(20_000, 'both deadlines', Promise.all([program.line(/dropping|refused/), program.line(/dropping|refused/)]));
     assert.deepEqual(drops.sort(), [
       'Chat server: dropping client 2 (bob@127.0.0.1): frame not finished within 2 s',
-      'Chat server: dropping connection 3 from 127.0.0.1: no handshake within 2 s',
+      'Chat server: refused connection 3 from 127.0.0.1: no handshake within 2 s',
     ]);
-    await stranger.expectClosed();
+    assert.equal(await stranger.expectRefused(), 'no handshake within 2 s');
     assert.equal(await alice.next(), '\n(Now hung up: Client from bob@127.0.0.1)');
   });
 });

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import { encodePickle } from '../src/pickle.js';
 import { frame } from '../src/wire.js';
+import { header } from './helpers/frames.js';
 import { RawClient, startServer } from './helpers/chat.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -87,8 +89,8 @@ describe('the chat server', () => {
 
   test('a client that never sends its name is dropped after the handshake timeout', async () => {
     const silent = await RawClient.connect(chat.port);
-    await silent.expectClosed();
-    assert.match(await chat.logLine(/dropping/), /^Chat server: dropping connection \d+ from 127\.0\.0\.1: no handshake within 0\.3 s$/);
+    assert.equal(await silent.expectRefused(), 'no handshake within 0.3 s');
+    assert.match(await chat.logLine(/refused/), /^Chat server: refused connection \d+ from 127\.0\.0\.1: no handshake within 0\.3 s$/);
   });
 
   test('an empty message is ignored, not taken for a hang-up', async () => {
@@ -152,10 +154,26 @@ describe('the chat server', () => {
     const alice = await RawClient.join(chat.port, 'alice');
     const stranger = await RawClient.connect(chat.port);
     stranger.send('hello without a name');
-    await stranger.expectClosed();
-    assert.match(await chat.logLine(/dropping/), /^Chat server: dropping connection \d+ from 127\.0\.0\.1: first message is not "NAME: <name>"$/);
+    assert.equal(await stranger.expectRefused(), 'first message is not "NAME: <name>"');
+    assert.match(await chat.logLine(/refused/), /^Chat server: refused connection \d+ from 127\.0\.0\.1: first message is not "NAME: <name>"$/);
     await RawClient.join(chat.port, 'bob');
     assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
+  });
+
+  test('a pickle of exactly 1 MiB is taken but not relayed: its sender is told, in its shape, and stays', async () => {
+    const alice = await RawClient.join(chat.port, 'alice', 'tuple');
+    const bob = await RawClient.join(chat.port, 'bob');
+    await alice.next();
+    // PROTO 2, BINUNICODE and its length, the text, BINPUT 0, STOP: 10 bytes around the text.
+    const text = 'y'.repeat(1024 * 1024 - 10);
+    const payload = encodePickle(text, 'str');
+    assert.equal(payload.length, 1024 * 1024);
+    alice.writeRaw(Buffer.concat([header(payload.length), payload]));
+    const notice = await alice.nextMessage();
+    assert.equal(notice?.shape, 'tuple');
+    assert.equal(notice?.text, '\n(Not relayed: as relayed it would be a frame of 1048600 bytes, over the limit of 1048576)');
+    alice.send('a shorter one', 'tuple');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>a shorter one');
   });
 
   test('a malformed frame after the handshake drops that client, announced as hung up', async () => {
@@ -163,6 +181,7 @@ describe('the chat server', () => {
     const mallory = await RawClient.join(chat.port, 'mallory');
     await alice.next();
     mallory.writeRaw(Buffer.concat([Buffer.from('0000000500000000', 'hex'), Buffer.from('cos\nsystem\n', 'latin1').subarray(0, 5)]));
+    assert.match((await mallory.next())!, /^\n\(Dropped: pickle opcode GLOBAL is not allowed/);
     await mallory.expectClosed();
     assert.match(await chat.logLine(/dropping/), /^Chat server: dropping client \d+ \(mallory@127\.0\.0\.1\): pickle opcode GLOBAL is not allowed/);
     assert.equal(await alice.next(), '\n(Now hung up: Client from mallory@127.0.0.1)');

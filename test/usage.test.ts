@@ -50,7 +50,9 @@ describe('scripts/client.ts --wait', () => {
     assert.equal((await firstFrame(socket)).includes(Buffer.from('NAME: alice')), true);
     socket.write(frame('CLIENT: 127.0.0.1'));
     assert.equal(await client.line(/^Now connected/), `Now connected to chat server@ port ${port}`);
-    socket.destroy();
+    client.child.stdin.end();
+    // The client's end of output, then the server's close: all taken, exit 0.
+    await once(socket.resume(), 'end');
     assert.deepEqual(await client.exited, { code: 0, signal: null });
     server.close();
   });

@@ -1,8 +1,12 @@
 // The loop view in a real browser: headless Chromium, driven over the
-// DevTools protocol, watching and holding the server's real loop.
+// DevTools protocol, watching and holding the server's real loop; its
+// memory over thousands of rounds; its large type on a projector; a replay.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
+import { LoopHold } from '../src/hold.js';
+import type { Round } from '../src/trace.js';
+import { LoopView } from '../src/view.js';
 import { RawClient, startServerProgram } from './helpers/chat.js';
 import { Browser, CHROMIUM } from './helpers/inspector.js';
 
@@ -10,50 +14,294 @@ const skip =
   (typeof WebSocket === 'undefined' && 'this Node has no WebSocket client (Node 20 needs --experimental-websocket, which npm test passes)') ||
   (CHROMIUM === undefined && 'no headless Chromium is installed (Debian: apt-get install chromium-headless-shell; .ci/run installs it)');
 
-test('the page shows the rounds and the state; Pause holds the loop while the queue fills; Step runs one round', { skip, timeout: 60_000 }, async () => {
-  const { program, port } = await startServerProgram(['--view', '0']);
-  const url = (await program.line(/^Loop view: /)).slice('Loop view: '.length);
-  const browser = await Browser.open();
-  try {
-    await browser.goto(url);
-    await browser.until('the page running', `document.getElementById('status').textContent === 'running'`);
-    const alice = await RawClient.join(port, 'alice');
-    const bob = await RawClient.join(port, 'bob');
-    await alice.next();
-    // The state of the newest round: clientmap with both, and their connections.
-    await browser.until(
-      'alice and bob in clientmap',
-      `document.getElementById('state').textContent.includes('bob') && document.getElementById('state').textContent.includes('alice')`,
-    );
-    alice.send('hello from alice');
-    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>hello from alice');
-    await browser.until("the line's round", `document.getElementById('rounds').textContent.includes('alice@127.0.0.1: a line, sent to 1')`);
-    assert.ok(
-      await browser.evaluate<boolean>(`document.getElementById('detail').textContent.includes('for output in self.outputs')`),
-      'the round is tied to the recipe',
-    );
+const status = `document.getElementById('status').textContent`;
+const shown = (id: string) => `!document.getElementById('${id}').hidden`;
 
-    await browser.evaluate(`document.getElementById('pause').click()`);
-    await browser.until('held', `document.getElementById('status').textContent === 'held before select()'`);
-    // The loop finishes the round it is in (bob's line), then holds.
-    bob.send('one');
-    assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>one');
-    await browser.until("bob's round", `document.getElementById('rounds').textContent.includes('bob@127.0.0.1: a line')`);
-    const roundsHeld = await browser.evaluate<number>(`document.getElementById('rounds').children.length`);
-    bob.send('two, while held');
-    await browser.until('the queue growing', `document.getElementById('queued').textContent.includes('bob@127.0.0.1')`);
-    assert.equal(await browser.evaluate<number>(`document.getElementById('rounds').children.length`), roundsHeld, 'no round ran while held');
+/** A round like a busy class's: 200 connections in its state. */
+function classRound(round: number): Round {
+  const names = Array.from({ length: 200 }, (_, at) => `student${at}@127.0.0.1`);
+  return {
+    round,
+    at: Date.now(),
+    inputs: ['server', 'stdin', ...names.slice(0, 62)],
+    inputCount: 202,
+    outputs: [],
+    outputCount: 0,
+    readable: [names[round % 200]!],
+    readableCount: 1,
+    writable: [],
+    writableCount: 0,
+    actions: [`${names[round % 200]}: a line, sent to 199`],
+    waitedMs: 3,
+    workedMs: 1,
+    heldMs: 0,
+    state: {
+      inputs: ['server', 'stdin', ...names],
+      outputs: names,
+      clientmap: names.map((name) => ({ name: name.split('@')[0]!, address: '127.0.0.1', shape: 'str' })),
+      connections: names.map((name) => ({ name, inbox: 0, outbox: round % 7 })),
+    },
+  };
+}
 
-    await browser.evaluate(`document.getElementById('step').click()`);
-    assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>two, while held');
-    await browser.until('one more round', `document.getElementById('rounds').children.length === ${roundsHeld + 1}`);
-    await browser.evaluate(`document.getElementById('resume').click()`);
-    await browser.until('running again', `document.getElementById('status').textContent === 'running'`);
-    alice.send('after resume');
-    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>after resume');
-  } finally {
-    browser.close();
-    program.child.kill('SIGINT');
-    await program.exited;
+/** Adds rounds to the view a few at a time (as many as a stream holds
+ * unsent), each batch once the page has drawn the last. */
+async function feed(view: LoopView, browser: Browser, from: number, to: number): Promise<void> {
+  for (let round = from; round <= to; round += 8) {
+    const last = Math.min(to, round + 7);
+    for (let each = round; each <= last; each++) view.add(classRound(each));
+    const giveUpAt = Date.now() + 10_000;
+    while (!(await browser.evaluate<boolean>(`newest === ${last} && arrived.length === 0`))) {
+      if (Date.now() > giveUpAt) throw new Error(`the page never drew round ${last}`);
+    }
   }
+}
+
+async function heapMb(browser: Browser): Promise<number> {
+  await browser.page.send('HeapProfiler.collectGarbage');
+  const { usedSize } = await browser.page.send('Runtime.getHeapUsage');
+  return usedSize / 1024 / 1024;
+}
+
+describe('the loop view in Chromium', { skip }, () => {
+  test('opened as localhost: Pause holds an idle loop, the page says held, Step runs one round; a refused command shows', { timeout: 60_000 }, async () => {
+    const { program, port } = await startServerProgram(['--view', '0']);
+    const url = new URL((await program.line(/^Loop view: /)).slice('Loop view: '.length));
+    url.hostname = 'localhost';
+    const browser = await Browser.open();
+    try {
+      await browser.goto(url.href);
+      await browser.until('the page running', `${status} === 'running'`);
+      assert.ok(
+        await browser.evaluate<boolean>(`${shown('pause')} && ${shown('follow-label')} && !${shown('back')} && !${shown('forward')}`),
+        'live controls only',
+      );
+      const alice = await RawClient.join(port, 'alice');
+      const bob = await RawClient.join(port, 'bob');
+      await alice.next();
+      await browser.until(
+        'alice and bob in clientmap',
+        `document.getElementById('state').textContent.includes('bob') && document.getElementById('state').textContent.includes('alice')`,
+      );
+      alice.send('hello from alice');
+      assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>hello from alice');
+      await browser.until("the line's round", `document.getElementById('rounds').textContent.includes('alice@127.0.0.1: a line, sent to 1')`);
+      const detail = await browser.evaluate<string>(`document.getElementById('detail').textContent`);
+      assert.match(detail, /for output in self\.outputs/, 'the round is tied to the recipe');
+      assert.match(detail, /an idle socket is always writable/, 'why the outputs are only the congested clients');
+
+      // The loop sleeps in select(): Pause holds it there at once.
+      await browser.evaluate(`document.getElementById('pause').click()`);
+      await browser.until('held', `${status} === 'held in select()'`);
+      assert.equal(await browser.evaluate<boolean>(`document.getElementById('problem').hidden`), true, 'no problem shown');
+      const roundsHeld = await browser.evaluate<number>(`document.getElementById('rounds').children.length`);
+      bob.send('while held');
+      await browser.until('the queue growing', `document.getElementById('queued').textContent.includes('bob@127.0.0.1')`);
+      assert.equal(await browser.evaluate<number>(`document.getElementById('rounds').children.length`), roundsHeld, 'no round ran while held');
+      assert.equal(alice.messages.pending.length, 0, 'nothing served');
+
+      await browser.evaluate(`document.getElementById('step').click()`);
+      assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>while held');
+      await browser.until('one more round', `document.getElementById('rounds').children.length === ${roundsHeld + 1}`);
+      await browser.until('held again', `${status} === 'held in select()'`);
+      assert.match(
+        await browser.evaluate<string>(`document.getElementById('detail').textContent`),
+        /ms asleep in select\(\), \d+ ms held by Pause, \d+ ms working/,
+      );
+      await browser.evaluate(`document.getElementById('resume').click()`);
+      await browser.until('running again', `${status} === 'running'`);
+      alice.send('after resume');
+      assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>after resume');
+
+      await browser.evaluate(`command('shutdown')`);
+      await browser.until('the refusal shown', `!document.getElementById('problem').hidden`);
+      assert.equal(
+        await browser.evaluate<string>(`document.getElementById('problem').textContent`),
+        'shutdown was refused (400): the command is pause, step or resume, on a live loop',
+      );
+    } finally {
+      browser.close();
+      program.child.kill('SIGINT');
+      await program.exited;
+    }
+  });
+
+  test('thousands of rounds of a class of 200: the page keeps a window of them, and its heap stays put', { timeout: 120_000 }, async (t) => {
+    const view = await LoopView.start({ port: 0, hold: new LoopHold() });
+    const browser = await Browser.open();
+    try {
+      await browser.goto(view.url);
+      await browser.until('the page running', `${status} === 'running'`);
+      await feed(view, browser, 1, 1000);
+      const at1000 = await heapMb(browser);
+      await feed(view, browser, 1001, 4000);
+      const at4000 = await heapMb(browser);
+      t.diagnostic(`page heap ${at1000.toFixed(1)} MB at round 1,000, ${at4000.toFixed(1)} MB at round 4,000`);
+      assert.ok(at4000 - at1000 < 3, `the heap grew ${(at4000 - at1000).toFixed(1)} MB over 3,000 rounds`);
+      assert.ok((await browser.evaluate<number>(`document.getElementById('rounds').children.length`)) <= 400, 'a window of rounds');
+      assert.ok((await browser.evaluate<number>(`document.querySelectorAll('#state tr').length`)) <= 2 * 22, 'tables summarised beyond a screenful');
+    } finally {
+      browser.close();
+      view.close();
+    }
+  });
+
+  test('a class of 200, 50 lines a second: Pause and Resume are answered on the page at once', { timeout: 120_000 }, async (t) => {
+    const { program, port } = await startServerProgram(['--view', '0', '--max-per-address', '0']);
+    const url = (await program.line(/^Loop view: /)).slice('Loop view: '.length);
+    const browser = await Browser.open();
+    const clients: RawClient[] = [];
+    let talking: NodeJS.Timeout | undefined;
+    try {
+      await browser.goto(url);
+      await browser.until('the page running', `${status} === 'running'`);
+      for (let at = 0; at < 200; at += 20) {
+        clients.push(...(await Promise.all(Array.from({ length: 20 }, (_, each) => RawClient.join(port, `student${at + each}`)))));
+      }
+      // Ten of them talk, 50 lines a second in all; the others only listen.
+      let line = 0;
+      talking = setInterval(() => clients[line % 10]!.send(`line ${line++}`), 20);
+      await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a line, sent to 199'))`);
+      const answered: number[] = [];
+      for (const [button, state] of [
+        ['pause', 'held'],
+        ['resume', 'running'],
+        ['pause', 'held'],
+        ['resume', 'running'],
+        ['pause', 'held'],
+        ['resume', 'running'],
+      ] as const) {
+        answered.push(
+          await browser.evaluate<number>(`new Promise((resolve) => {
+            const started = performance.now();
+            const status = document.getElementById('status');
+            new MutationObserver((_, observer) => {
+              if (status.dataset.state !== '${state}') return;
+              observer.disconnect();
+              resolve(performance.now() - started);
+            }).observe(status, { attributes: true });
+            document.getElementById('${button}').click();
+          })`),
+        );
+        // Held a moment: the class's lines pile up in the queue meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      t.diagnostic(`clicks answered in ${answered.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+      // The page's answer needs the server's too; the bound is loose for a
+      // busy machine, and the figures above are what to look at.
+      assert.ok(Math.max(...answered) < 1000, `clicks answered in ${answered.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    } finally {
+      clearInterval(talking);
+      for (const client of clients) client.socket.destroy();
+      browser.close();
+      program.child.kill('SIGINT');
+      await program.exited;
+    }
+  });
+
+  test('large type: 18 px or more and 4.5:1 at 1280x800, nothing cut at 150 % zoom', { timeout: 60_000 }, async () => {
+    const hold = new LoopHold();
+    const view = await LoopView.start({
+      port: 0,
+      hold,
+      queued: () => Array.from({ length: 9000 }, (_, at) => ({ kind: 'connection', source: `connection ${at}`, count: 1, bytes: 0 })),
+    });
+    const browser = await Browser.open();
+    try {
+      await browser.page.send('Emulation.setDeviceMetricsOverride', { width: 1280, height: 800, deviceScaleFactor: 1, mobile: false });
+      await browser.goto(view.url);
+      await browser.until('the page running', `${status} === 'running'`);
+      for (let round = 1; round <= 30; round++) view.add(classRound(round));
+      hold.pause();
+      await browser.until('the queue of 9,000 summarised', `document.getElementById('queued').textContent.includes('9000 events from 9000 sources')`);
+      assert.ok((await browser.evaluate<number>(`document.querySelectorAll('#queued tr').length`)) <= 22, 'a screenful of the queue');
+      const smallest = await browser.evaluate<{ size: number; text: string }>(`(() => {
+        let smallest = { size: Infinity, text: '' };
+        for (const node of document.querySelectorAll('body *')) {
+          if (node.offsetParent === null || ![...node.childNodes].some((child) => child.nodeType === 3 && child.textContent.trim())) continue;
+          const size = parseFloat(getComputedStyle(node).fontSize);
+          if (size < smallest.size) smallest = { size, text: node.textContent.slice(0, 40) };
+        }
+        return smallest;
+      })()`);
+      assert.ok(smallest.size >= 18, `text of ${smallest.size} px: ${smallest.text}`);
+      const worst = await browser.evaluate<{ ratio: number; text: string }>(`(() => {
+        const rgb = (colour) => colour.match(/[\\d.]+/g).map(Number);
+        const luminance = ([r, g, b]) => [r, g, b].map((c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4).reduce((sum, c, at) => sum + c * [0.2126, 0.7152, 0.0722][at], 0);
+        const background = (node) => {
+          for (; node; node = node.parentElement) {
+            const colour = rgb(getComputedStyle(node).backgroundColor);
+            if (colour.length === 3 || colour[3] > 0) return colour.slice(0, 3);
+          }
+          return [255, 255, 255];
+        };
+        let worst = { ratio: Infinity, text: '' };
+        for (const node of document.querySelectorAll('body *')) {
+          if (node.offsetParent === null || ![...node.childNodes].some((child) => child.nodeType === 3 && child.textContent.trim())) continue;
+          const [a, b] = [luminance(rgb(getComputedStyle(node).color)), luminance(background(node))].sort((x, y) => y - x);
+          const ratio = (a + 0.05) / (b + 0.05);
+          if (ratio < worst.ratio) worst = { ratio, text: node.textContent.slice(0, 40) };
+        }
+        return worst;
+      })()`);
+      assert.ok(worst.ratio >= 4.5, `contrast ${worst.ratio.toFixed(2)}:1 for ${worst.text}`);
+      const { data } = await browser.page.send('Page.captureScreenshot', { format: 'png' });
+      const png = Buffer.from(data, 'base64');
+      assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [1280, 800], 'a 1280x800 picture');
+
+      // 150 % zoom: the same screen, 853 CSS pixels wide.
+      await browser.page.send('Emulation.setDeviceMetricsOverride', { width: 853, height: 533, deviceScaleFactor: 1.5, mobile: false });
+      await browser.evaluate(`document.querySelector('#rounds li:nth-child(3)').click()`);
+      const cut = await browser.evaluate<string[]>(`(() => {
+        const cut = [];
+        if (document.documentElement.scrollWidth > innerWidth) cut.push('the page scrolls sideways');
+        for (const node of document.querySelectorAll('body *')) {
+          if (node.offsetParent === null) continue;
+          const style = getComputedStyle(node);
+          if (style.textOverflow === 'ellipsis') cut.push('ellipsis: ' + node.textContent.slice(0, 40));
+          if (/hidden|clip/.test(style.overflowX) && node.scrollWidth > node.clientWidth + 1) cut.push('cut: ' + node.textContent.slice(0, 40));
+          if (node.getBoundingClientRect().right > innerWidth + 1) cut.push('past the edge: ' + node.textContent.slice(0, 40));
+        }
+        return cut;
+      })()`);
+      assert.deepEqual(cut, []);
+    } finally {
+      browser.close();
+      view.close();
+    }
+  });
+
+  test('a replay of 1,009 rounds opens on its first round, shown in the list; arrow keys step; only replay controls', { timeout: 60_000 }, async () => {
+    const recording = Array.from({ length: 1009 }, (_, at) => classRound(at + 1));
+    const view = await LoopView.start({ port: 0, recording });
+    const browser = await Browser.open();
+    try {
+      await browser.goto(view.url);
+      await browser.until('the replay', `${status} === 'replay: 1009 rounds'`);
+      assert.equal(await browser.evaluate<string>(`document.querySelector('#rounds li.chosen')?.dataset.round`), '1', 'round 1 chosen, in the list');
+      assert.match(await browser.evaluate<string>(`document.querySelector('#detail h2').textContent`), /^Round 1$/);
+      assert.ok(
+        await browser.evaluate<boolean>(
+          `${shown('back')} && ${shown('forward')} && !${shown('pause')} && !${shown('step')} && !${shown('resume')} && !${shown('follow-label')}`,
+        ),
+        'replay controls only',
+      );
+      const key = (key: string) =>
+        Promise.all(
+          ['keyDown', 'keyUp'].map((type) =>
+            browser.page.send('Input.dispatchKeyEvent', { type, key, code: key, windowsVirtualKeyCode: key === 'ArrowRight' ? 39 : 37 }),
+          ),
+        );
+      await key('ArrowRight');
+      await key('ArrowRight');
+      await browser.until('round 3', `document.querySelector('#detail h2').textContent === 'Round 3'`);
+      await key('ArrowLeft');
+      await browser.until('round 2', `document.querySelector('#detail h2').textContent === 'Round 2'`);
+      await browser.evaluate(`for (let i = 0; i < 600; i++) document.getElementById('forward').click()`);
+      assert.equal(await browser.evaluate<string>(`document.querySelector('#rounds li.chosen')?.dataset.round`), '602', 'the list follows the chosen round');
+    } finally {
+      browser.close();
+      view.close();
+    }
+  });
 });

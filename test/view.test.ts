@@ -2,25 +2,27 @@
 // checks, the event stream, and holding and stepping the real loop.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LoopHold } from '../src/hold.js';
+import { type HoldStatus, LoopHold } from '../src/hold.js';
 import { formatRound, type Round } from '../src/trace.js';
-import { LoopView } from '../src/view.js';
+import { LoopView, type QueueSummary } from '../src/view.js';
 import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
 
 describe('the hold', () => {
   test('free, the loop passes; held, it waits; Step lets one round through; Resume all; release ends it', async () => {
     const hold = new LoopHold();
-    await hold.pass();
+    await hold.enter();
+    hold.leaveSelect();
     hold.pause();
     let passed = 0;
     const loop = (async () => {
       for (let round = 0; round < 5; round++) {
-        await hold.pass();
+        await hold.enter();
+        hold.leaveSelect();
         passed += 1;
       }
     })();
@@ -139,24 +141,21 @@ describe('the loop view over a live server', () => {
         .status,
       204,
     );
-    await events.next('held', (data: { held: boolean }) => data.held);
-    // The loop may be in select() now; a line ends that round, and then it is held.
-    alice.send('first');
-    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>first');
-    await events.next<Round>('round', (round) => round.actions.some((action) => action.includes('a line')));
-    alice.send('second, while held');
-    const queued = await events.next<{ queued: { kind: string; source: string; bytes: number }[] }>('queue', (data) =>
-      data.queued.some((entry) => entry.kind === 'data' && entry.source === 'alice@127.0.0.1'),
+    await events.next('hold', (status: HoldStatus) => status.state === 'held');
+    // The loop sleeps in select(): the line that wakes it is held there.
+    alice.send('while held');
+    const queued = await events.next<QueueSummary>('queue', (summary) =>
+      summary.shown.some((entry) => entry.kind === 'data' && entry.source === 'alice@127.0.0.1'),
     );
-    assert.ok(queued.queued.some((entry) => entry.bytes > 0));
+    assert.ok(queued.bytes > 0 && queued.events > 0);
     assert.equal(events.pendingRounds, 0, 'no round ran while held');
 
     await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"step"}' });
     const stepped = await events.next<Round>('round');
     assert.deepEqual(stepped.actions, ['alice@127.0.0.1: a line, sent to 1']);
-    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>second, while held');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>while held');
     bob.send('third');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await events.next<QueueSummary>('queue', (summary) => summary.shown.some((entry) => entry.kind === 'data' && entry.source === 'bob@127.0.0.1'));
     assert.equal(events.pendingRounds, 0, 'one step, one round');
 
     await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"resume"}' });
@@ -173,7 +172,10 @@ describe('recording and replay', () => {
   test('--record writes the very rounds --trace prints; the replay serves them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
     const file = join(dir, 'rounds.jsonl');
+    // A file already there, readable by all: the recording makes it private.
+    writeFileSync(file, 'old\n', { mode: 0o644 });
     const { program, port } = await startServerProgram(['--trace', '--record', file]);
+    assert.equal(statSync(file).mode & 0o777, 0o600, "the recording holds everyone's chat: its owner only may read it");
     const alice = await RawClient.join(port, 'alice');
     const bob = await RawClient.join(port, 'bob');
     alice.send('recorded');

@@ -63,18 +63,20 @@ export class RawClient {
     this.closed = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => this.messages.close());
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = connect({ port, host: '127.0.0.1' });
+  /** Connects to 127.0.0.1, from `localAddress` (another loopback address
+   * such as 127.0.0.2 is another host as far as the server can tell). */
+  static async connect(port: number, localAddress?: string): Promise<RawClient> {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
     await once(socket, 'connect');
     return new RawClient(socket);
   }
 
   /** Connects and completes the handshake; returns the server's reply. */
-  static async join(port: number, name: string, shape: PickleShape = 'str'): Promise<RawClient> {
-    const client = await RawClient.connect(port);
+  static async join(port: number, name: string, shape: PickleShape = 'str', localAddress?: string): Promise<RawClient> {
+    const client = await RawClient.connect(port, localAddress);
     client.send(`NAME: ${name}`, shape);
     const reply = await client.next();
-    if (reply !== 'CLIENT: 127.0.0.1') throw new Error(`unexpected handshake reply ${JSON.stringify(reply)}`);
+    if (reply !== `CLIENT: ${localAddress ?? '127.0.0.1'}`) throw new Error(`unexpected handshake reply ${JSON.stringify(reply)}`);
     return client;
   }
 
@@ -100,6 +102,18 @@ export class RawClient {
   async expectClosed(): Promise<void> {
     const message = await this.messages.take();
     if (message !== undefined) throw new Error(`expected the connection to close, got ${JSON.stringify(message.text)}`);
+  }
+
+  /** Waits for a refusal as the server words it: the handshake's reply,
+   * the reason, then the close. Resolves to the reason. */
+  async expectRefused(): Promise<string> {
+    const reply = await this.next();
+    if (reply !== `CLIENT: ${this.socket.localAddress}`) throw new Error(`expected the handshake's reply, got ${JSON.stringify(reply)}`);
+    const notice = await this.next();
+    const [, reason] = /^\n\(Refused: (.*)\)$/s.exec(notice ?? '') ?? [];
+    if (reason === undefined) throw new Error(`expected a refusal, got ${JSON.stringify(notice)}`);
+    await this.expectClosed();
+    return reason;
   }
 
   end(): void {

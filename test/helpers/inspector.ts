@@ -194,7 +194,15 @@ export class Browser {
     const profile = mkdtempSync(join(tmpdir(), 'selectchat-chromium-'));
     const child = spawn(
       CHROMIUM,
-      ['--headless', '--no-sandbox', '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=1400,900', 'about:blank'],
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-background-networking',
+        '--remote-debugging-port=0',
+        `--user-data-dir=${profile}`,
+        '--window-size=1400,900',
+        'about:blank',
+      ],
       // Its own process group: Chromium starts helpers of its own, and
       // close() ends them all.
       { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
