@@ -134,6 +134,8 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
     ...options,
   });
   const running = server.run();
+  servers.add(server);
+  void running.finally(() => servers.delete(server));
   return {
     server,
     port: server.port,
@@ -154,17 +156,21 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
   };
 }
 
-/** Every program a test started that has not exited yet. Under the test
- * runner they are ended once the file's tests are done, however those ended
- * (a failure, a timeout): no process outlives its test file, and none keeps
- * the runner waiting. (Outside the runner, as in scripts/screenshot.ts, the
- * program ends them itself.) */
+/** Every program a test started that has not exited yet, and every server
+ * it ran in this process that is still running. Under the test runner they
+ * are ended once the file's tests are done, however those ended (a failure,
+ * a timeout): no process outlives its test file, and none keeps the runner
+ * waiting. (Outside the runner, as in scripts/screenshot.ts, the program
+ * ends them itself.) */
 const running = new Set<ChildProcess>();
-if (process.env.NODE_TEST_CONTEXT !== undefined) after(endAllPrograms);
+const servers = new Set<ChatServer>();
+if (process.env.NODE_TEST_CONTEXT !== undefined) after(endWhatTestsLeft);
 
 /** Ends every program still running, with everything it started when it
- * has a process group of its own (spawned `detached`). */
-export function endAllPrograms(): void {
+ * has a process group of its own (spawned `detached`), and stops every
+ * server still running in this process. */
+export function endWhatTestsLeft(): void {
+  for (const server of servers) server.sighandler();
   for (const child of running) {
     try {
       process.kill(-child.pid!, 'SIGKILL');
