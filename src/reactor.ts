@@ -535,8 +535,9 @@ export class Connection<TInbox extends Inbox> {
   /** What the loop has written this round, as the last step of a list
    * shared with every connection written the same; undefined for nothing. */
   private outbox: OutboxStep | undefined;
-  /** Node held some of the output after the last flush. */
-  private heldAfterFlush = false;
+  /** Bytes of output Node held (had not handed to the kernel), as last
+   * known while the socket was sound: see `heldByNode`. */
+  private heldByNodeBytes = 0;
 
   constructor(
     private readonly reactor: Reactor<TInbox>,
@@ -576,14 +577,20 @@ export class Connection<TInbox extends Inbox> {
   /** Bytes written but not yet taken by the kernel: this round's outbox and
    * what Node still holds from earlier rounds. */
   get pendingOutputBytes(): number {
-    // Only flush() writes to the socket, so what Node holds can only shrink
-    // between flushes: if it held nothing after the last one, it holds
-    // nothing now, and the socket need not be asked. (A broadcast asks this
-    // of every client it writes to: in a room of 10,000, asking each socket
-    // costs more than the write itself.)
-    const heldByNode = this.heldAfterFlush ? this.socket.writableLength : 0;
-    return (this.outbox?.bytes ?? 0) + heldByNode;
+    return (this.outbox?.bytes ?? 0) + this.heldByNodeBytes;
   }
+
+  /** Looks again at what Node holds (`writableLength`), unless the socket
+   * has failed. It changes only when flush() writes and when a write has
+   * gone to the kernel, which is when this is called; so the count is never
+   * asked of the socket elsewhere (a broadcast asks it of every client it
+   * writes to: in a room of 10,000, asking each socket costs more than the
+   * write itself). A socket that fails is destroyed, and Node forgets what
+   * it held then: the count from just before the failure stands, and says
+   * what never left this side. */
+  private readonly noteHeldByNode = (): void => {
+    if (!this.socket.destroyed) this.heldByNodeBytes = this.socket.writableLength;
+  };
 
   /** Python's `sock.send(data)`, except that it never blocks: the data
    * waits in the outbox until the end of the loop round. */
@@ -604,12 +611,13 @@ export class Connection<TInbox extends Inbox> {
     // buffer, than copying them into one. Connections written the same
     // share the list, and so the buffer, made once.
     outbox.joined ??= joinSteps(outbox);
-    const accepted = this.socket.write(outbox.joined);
+    // The callback comes once the kernel has taken this write (or it failed).
+    const accepted = this.socket.write(outbox.joined, this.noteHeldByNode);
     // write() returning true means the kernel took everything: the output
     // has drained already. False means Node holds what the kernel would not
     // take, and 'drain' will say when it has gone.
-    this.heldAfterFlush = this.socket.writableLength > 0;
-    this.drained = accepted && !this.heldAfterFlush;
+    this.noteHeldByNode();
+    this.drained = accepted && this.heldByNodeBytes === 0;
   }
 
   /** Python's `sock.close()`: sends what is pending, then closes. Output

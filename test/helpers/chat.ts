@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { connect, createServer, type Socket } from 'node:net';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -50,8 +51,12 @@ export class RawClient {
   readonly messages = new Mailbox<ReceivedMessage>();
   private readonly decoder = new FrameDecoder();
   readonly closed: Promise<void>;
+  /** This end's address, as the server sees it: kept from the connect,
+   * since a closed socket no longer tells it. */
+  readonly localAddress: string | undefined;
 
   private constructor(readonly socket: Socket) {
+    this.localAddress = socket.localAddress;
     socket.on('data', (chunk: Buffer) => {
       this.decoder.push(chunk);
       for (let payload = this.decoder.next(); payload !== undefined; payload = this.decoder.next()) {
@@ -108,7 +113,7 @@ export class RawClient {
    * the reason, then the close. Resolves to the reason. */
   async expectRefused(): Promise<string> {
     const reply = await this.next();
-    if (reply !== `CLIENT: ${this.socket.localAddress}`) throw new Error(`expected the handshake's reply, got ${JSON.stringify(reply)}`);
+    if (reply !== `CLIENT: ${this.localAddress}`) throw new Error(`expected the handshake's reply, got ${JSON.stringify(reply)}`);
     const notice = await this.next();
     const [, reason] = /^\n\(Refused: (.*)\)$/s.exec(notice ?? '') ?? [];
     if (reason === undefined) throw new Error(`expected a refusal, got ${JSON.stringify(notice)}`);
@@ -314,6 +319,21 @@ export async function handMadeServer(): Promise<{ port: number; accepted: Promis
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as { port: number }).port, accepted, close: () => server.close() };
+}
+
+/** A server made by hand for one test, closed after it, and
+ * `scripts/client.ts --name alice` started against it. */
+export async function clientOfHandMadeServer(t: TestContext, extra: string[] = []) {
+  const server = await handMadeServer();
+  t.after(() => server.close());
+  const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(server.port), ...extra]);
+  /** The server's side once the client has sent its name. */
+  const named = async (): Promise<Socket> => {
+    const socket = await server.accepted;
+    await firstFrame(socket);
+    return socket;
+  };
+  return { port: server.port, client, named };
 }
 
 /** The payload of the next frame a peer sends. (Bytes after it in the same
