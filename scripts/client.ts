@@ -25,7 +25,10 @@ Options:
                            bytes (default ${DEFAULT_MAX_FRAME_SIZE}, the server's default):
                            a line the server would relay as a larger frame
                            ("\\n#[name@address]>>line", pickled) is not sent; the
-                           reason goes to stderr and the next lines go on
+                           reason goes to stderr and the next lines go on. If
+                           a server with a smaller limit drops this client
+                           for a frame over it, the reason says which value
+                           to give here
   --handshake-timeout S    seconds to connect and for the server to answer the
                            name (default ${DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000}, as the server's own)
   --wait S                 if no server listens yet, keep trying for up to S

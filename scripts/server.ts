@@ -50,12 +50,17 @@ Options:
                           full (default ${defaults.maxClients}). Sockets open never exceed
                           N plus a reserve of N, at most 64, for telling
                           newcomers why and for connections closing; past
-                          that, Node closes a newcomer at once, unread
+                          that, the last line of defence: Node closes a
+                          newcomer at once, unread, and it is told nothing
+                          (it sees the connection reset or closed)
   --max-per-address N     connections in the room from one address; 0 for no
-                          limit (default ${defaults.maxPerAddress}: a class behind one address,
-                          a school's NAT, and the demo on 127.0.0.1 fit; one
-                          host cannot take the room). Load tests from one
-                          machine need 0
+                          limit (default: half of --max-clients, at most 64,
+                          at least 1; 64 in the default room). Half, so that
+                          one host cannot take a room of any size; 64, so
+                          that a class behind one address (a school's NAT)
+                          and the demo on 127.0.0.1 fit in the default room.
+                          Load tests, and a room of a few filled from one
+                          machine, need 0
   --keepalive S           seconds a connection may be silent before the kernel
                           asks the peer whether it is still there (TCP
                           keepalive); 10 unanswered probes 1 s apart later the
@@ -119,7 +124,8 @@ async function main(): Promise<void> {
   const host = values.host ?? defaults.host;
   const maxFrameSize = parseIntegerOption('--max-frame-size', values['max-frame-size'], defaults.maxFrameSize, 16, 0xffffffff);
   const log = new LogWriter(1);
-  const trace = values.trace ? new LogWriter(2) : null;
+  // The trace shares the log's queue: the two read in one order in a terminal.
+  const trace = values.trace ? log.to(2) : null;
   const viewPort = values.view === undefined ? undefined : parseIntegerOption('--view', values.view, 0, 0, 65535, '0 takes a free port');
   const record = values.record === undefined ? null : new LogWriter(openPrivately(values.record), 16 * 1024 * 1024);
   const hold = viewPort === undefined ? null : new LoopHold();
@@ -143,7 +149,10 @@ async function main(): Promise<void> {
     maxClients: parseIntegerOption('--max-clients', values['max-clients'], defaults.maxClients, 1, 1_000_000),
     // 32767 s is the longest idle time Linux accepts (TCP_KEEPIDLE).
     keepaliveMs: 1000 * parseIntegerOption('--keepalive', values.keepalive, defaults.keepaliveMs / 1000, 0, 32767, '0 for none'),
-    maxPerAddress: parseIntegerOption('--max-per-address', values['max-per-address'], defaults.maxPerAddress, 0, 1_000_000, '0 for no limit'),
+    maxPerAddress:
+      values['max-per-address'] === undefined
+        ? defaults.maxPerAddress
+        : parseIntegerOption('--max-per-address', values['max-per-address'], 0, 0, 1_000_000, '0 for no limit'),
     outputSoftLimit: parseIntegerOption('--output-soft-limit', values['output-soft-limit'], defaults.outputSoftLimit, 1024, 2 ** 32),
     outputHardLimit: parseIntegerOption('--output-hard-limit', values['output-hard-limit'], defaults.outputHardLimit, 1024, 2 ** 32),
     slowClientGraceMs: 1000 * parseIntegerOption('--slow-client-grace', values['slow-client-grace'], defaults.slowClientGraceMs / 1000, 1, 3600),
@@ -151,7 +160,7 @@ async function main(): Promise<void> {
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),
     log: log.line,
-    trace: trace?.line ?? null,
+    trace,
     onRound:
       rounds.length === 0
         ? null
@@ -177,7 +186,7 @@ async function main(): Promise<void> {
   await server.run();
   view?.close();
   // The last lines get a moment to leave, even to an output that stalls.
-  await Promise.all([log.flushed(1000), trace?.flushed(1000), record?.flushed(1000)]);
+  await Promise.all([log.flushed(1000), record?.flushed(1000)]);
   // Nothing else should be left to keep the process alive: stdin is closed
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.

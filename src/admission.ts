@@ -1,5 +1,5 @@
-// Who may come in: the room's size, a fair share of it per address, one
-// name per person, and a log of refusals that says enough without flooding.
+// Who may come in: the room's size, a fair share of it per address, and
+// one name per person.
 //
 // The recipe admits everyone and anyone's name. A public room cannot: one
 // host could hold every seat, and anyone could speak as someone already in
@@ -8,6 +8,7 @@
 // name may hold is src/text.ts's business; here it is only whether the
 // name is taken.
 
+import { howMany } from './plural.js';
 import { nameKey } from './text.js';
 
 export interface AdmissionLimits {
@@ -15,6 +16,16 @@ export interface AdmissionLimits {
   maxClients: number;
   /** Connections in the room from one address; 0 for no limit. */
   maxPerAddress: number;
+}
+
+/** The most places one address may hold when no limit is given: half the
+ * room, so that one host cannot take it, however small (a room of 50 lets
+ * one address have 25); at most 64, so that in a large room it takes many
+ * hosts to crowd the others out; and at least 1, for a room of one. 64
+ * still lets a class behind one address (a school's NAT, 30 students with a
+ * client or two each) and the demo on 127.0.0.1 into the default room. */
+export function defaultMaxPerAddress(maxClients: number): number {
+  return Math.max(1, Math.min(Math.floor(maxClients / 2), 64));
 }
 
 /** Newcomers refused at once while so many from one address are already
@@ -44,9 +55,22 @@ export class Admission<TClient> {
   /** Why a newcomer from this address may not come in, or undefined. */
   refusal(address: string): string | undefined {
     const { maxClients, maxPerAddress } = this.limits;
-    if (this.admitted.size >= maxClients) return `the room is full (${maxClients} connections already open)`;
+    if (this.admitted.size >= maxClients) return this.roomFull();
     if (maxPerAddress > 0 && (this.perAddress.get(address) ?? 0) >= maxPerAddress) return `too many connections from ${address} (${maxPerAddress})`;
     return undefined;
+  }
+
+  /** Why the room is full, truly: the places are taken by clients, or by
+   * connections that have not given a name yet (a flood of them, say):
+   * `the room is full (20 places: 3 clients, 17 connections not yet named)`. */
+  private roomFull(): string {
+    const named = this.nameOf.size;
+    const unnamed = this.admitted.size - named;
+    const parts = [];
+    if (named > 0) parts.push(howMany(named, 'client'));
+    if (unnamed > 0) parts.push(`${howMany(unnamed, 'connection')} not yet named`);
+    const taken = parts.length > 1 ? `${howMany(this.admitted.size, 'place')}: ${parts.join(', ')}` : parts.join('');
+    return `the room is full (${taken})`;
   }
 
   /** Whether a newcomer refused from this address may still be told why:
@@ -103,61 +127,4 @@ function countDown(counts: Map<string, number>, address: string | undefined): vo
   const count = (counts.get(address) ?? 1) - 1;
   if (count === 0) counts.delete(address);
   else counts.set(address, count);
-}
-
-/** Refusals, logged without flooding the log: the first in a second is
- * logged as it happens, whole; the others in that second are counted, and
- * one line sums them up when the second is over. A client refused in a
- * loop thousands of times a second costs two lines a second. */
-export class RefusalLog {
-  /** When the current second began (performance.now(), in ms), or undefined. */
-  private windowStart: number | undefined;
-  private counted = 0;
-  private readonly byKind = new Map<string, number>();
-  private last = '';
-
-  constructor(private readonly log: (line: string) => void) {}
-
-  /** A refusal: `kind` groups it in the summary, `line` is its whole log line. */
-  refused(kind: string, line: string, count = 1): void {
-    const now = performance.now();
-    if (this.windowStart !== undefined && now - this.windowStart >= 1000) this.summarize(now);
-    if (this.windowStart === undefined) {
-      this.windowStart = now;
-      this.log(line);
-      count -= 1;
-      if (count === 0) return;
-    }
-    this.counted += count;
-    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + count);
-    this.last = line;
-  }
-
-  /** Milliseconds until the summary is due; undefined when none is. */
-  timeToSummary(): number | undefined {
-    if (this.windowStart === undefined) return undefined;
-    return Math.max(0, this.windowStart + 1000 - performance.now());
-  }
-
-  /** Writes the summary of the second that ended, if it has. */
-  due(): void {
-    const now = performance.now();
-    if (this.windowStart !== undefined && now - this.windowStart >= 1000) this.summarize(now);
-  }
-
-  private summarize(now: number): void {
-    if (this.counted === 0) {
-      this.windowStart = undefined;
-      return;
-    }
-    const kinds = [...this.byKind].map(([kind, count]) => `${count.toLocaleString('en-US')} ${kind}`).join(', ');
-    const connections = this.counted === 1 ? 'connection' : 'connections';
-    this.log(
-      `Chat server: refused ${this.counted.toLocaleString('en-US')} more ${connections} in the last second (${kinds}); the last: ${this.last.replace(/^Chat server: /, '')}`,
-    );
-    this.counted = 0;
-    this.byKind.clear();
-    // The next refusal starts a new second with a whole line of its own.
-    this.windowStart = now;
-  }
 }

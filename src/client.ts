@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
 import { pickledSize } from './pickle.js';
+import { howMany } from './plural.js';
 import { Reactor } from './reactor/select.js';
 import type { Connection, Console } from './reactor/sources.js';
 import { DEFAULT_SERVER_OPTIONS } from './server.js';
@@ -143,9 +144,7 @@ export class ChatClient {
     // that Ctrl-C still works while a slow server makes up its mind, and a
     // server that never answers is given up on.
     const giveUpAt = Date.now() + this.handshakeTimeoutMs;
-    while (!this.sock.readable && !this.interrupted && Date.now() < giveUpAt) {
-      await this.reactor.select([this.sock], [], giveUpAt - Date.now());
-    }
+    while (!this.sock.readable && !this.interrupted && Date.now() < giveUpAt) await this.awaitReply(giveUpAt - Date.now());
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
       return false;
@@ -237,8 +236,8 @@ export class ChatClient {
       this.trace?.selecting(inputs, outputs);
       const [readable, writable] = await this.reactor.select(inputs, outputs);
       this.trace?.selected(readable, writable);
-      // A socket that failed has let go of what it held; the last count stands.
-      if (this.sock!.error === undefined) this.sent.left(this.sock!.pendingOutputBytes);
+      // What Node still holds, as it was when the socket failed if it has.
+      this.sent.left(this.sock!.pendingOutputBytes);
       for (const sock of readable) {
         if (!this.connected) break;
         if (sock === this.stdin) this.sendTypedLines();
@@ -250,7 +249,9 @@ export class ChatClient {
       this.screen.printLine(' Client interrupted. ');
     } else if (this.exitCode === 0 && this.linesNotSent + this.linesNotRelayed > 0) {
       const lost = this.linesNotSent + this.linesNotRelayed;
-      this.screen.printError(`Why: ${count(lost, 'line')} of ${this.sent.count + this.linesNotSent} not delivered (the reasons are above)`);
+      this.screen.printError(
+        `Why: ${howMany(lost, 'line')} of ${(this.sent.count + this.linesNotSent).toLocaleString('en-US')} not delivered (the reasons are above)`,
+      );
       this.exitCode = 1;
     }
     this.close();
@@ -301,6 +302,16 @@ export class ChatClient {
     return `a line of ${Buffer.byteLength(text)} bytes would be relayed as a frame of ${size} bytes, over the server's limit of ${this.serverMaxFrameSize} (--server-max-frame-size)`;
   }
 
+  /** When the server dropped this client for a frame over its limit, and
+   * that limit is smaller than the one this client assumed, what to do
+   * about it; otherwise ''. (The reason is in the words of this project's
+   * server: `frame of <n> bytes is over the limit of <limit>`.) */
+  private smallerLimit(reason: string): string {
+    const limit = Number(/^frame of \d+ bytes is over the limit of (\d+)$/.exec(reason)?.[1]);
+    if (!(limit < this.serverMaxFrameSize)) return '';
+    return ` (this client assumed a limit of ${this.serverMaxFrameSize} bytes, larger than this server's: with --server-max-frame-size ${limit} a line too long for it is refused here, and the client goes on)`;
+  }
+
   /** Something came from the server: a message, a notice, its end. */
   private fromServer(received: Received): void {
     switch (received.kind) {
@@ -322,7 +333,7 @@ export class ChatClient {
           this.leave('server: refused, leaving');
         } else {
           this.screen.printLine('Client shutting down.');
-          this.screen.printError(`Why: the server dropped this client: ${shown}${this.lossReport(', and')}`);
+          this.screen.printError(`Why: the server dropped this client: ${shown}${this.smallerLimit(reason!)}${this.lossReport(', and')}`);
           this.exitCode = 1;
           this.leave('server: dropped this client, leaving');
         }
@@ -350,9 +361,12 @@ export class ChatClient {
     }
     this.screen.printLine('Client shutting down.');
     const loss = this.lossReport('');
-    if (loss !== '' || (reset && this.outputClosed)) {
+    // A reset after the end of output may have come before the server read
+    // the last lines: only its close would have said it had.
+    if (loss !== '' || (reset && this.outputClosed && this.sent.count > 0)) {
       const how = reset ? 'the connection was reset before the server had taken everything' : 'the server closed the connection before taking everything';
-      this.screen.printError(`Why: ${how}${loss || ': the lines sent may not all have been read'}`);
+      const unsure = this.sent.count === 1 ? 'the line sent may not have been read' : 'the lines sent may not all have been read';
+      this.screen.printError(`Why: ${how}${loss || `: ${unsure}`}`);
       this.exitCode = 1;
     }
     this.leave(reset ? 'server: connection reset, leaving' : 'server: hung up, leaving');
@@ -365,9 +379,12 @@ export class ChatClient {
   private lossReport(joiner: string): string {
     const parts: string[] = [];
     const notLeft = this.sent.notLeft;
-    if (notLeft > 0) parts.push(`${notLeft} of the ${count(this.sent.count, 'line')} sent had not left this client and are lost`);
+    if (notLeft > 0)
+      parts.push(
+        `${notLeft.toLocaleString('en-US')} of the ${howMany(this.sent.count, 'line')} sent had not left this client and ${notLeft === 1 ? 'is' : 'are'} lost`,
+      );
     const unsent = this.stdin.lines.length;
-    if (unsent > 0) parts.push(`${count(unsent, 'more line')} of input were not sent`);
+    if (unsent > 0) parts.push(`${howMany(unsent, 'more line')} of input ${unsent === 1 ? 'was' : 'were'} not sent`);
     // In a terminal the user was still typing; from a pipe, the rest was to be sent.
     if (!this.terminal && !this.stdin.ended && !this.outputClosed) parts.push('the rest of the input was not read');
     if (parts.length === 0) return '';
@@ -401,9 +418,24 @@ export class ChatClient {
     }
   }
 
+  /** One round of the handshake's wait, of at most `timeoutMs`: select()
+   * on the server alone, traced like every round. */
+  private async awaitReply(timeoutMs: number): Promise<void> {
+    this.trace?.selecting([this.sock], []);
+    const [readable] = await this.reactor.select([this.sock!], [], timeoutMs);
+    this.trace?.selected(readable, []);
+    if (readable.length > 0) this.trace?.did('server: the reply to the handshake');
+    this.trace?.done();
+  }
+
   close(): void {
     process.off('SIGINT', this.interrupt);
-    this.sock?.close();
+    // Output Node still holds would keep the process alive until the server
+    // takes it (a slow room can take seconds): leaving, it is dropped with
+    // the socket. It was counted as lost, or Ctrl-C asked to leave at once.
+    // With nothing held, the socket is closed as Python's close() does.
+    if (this.sock !== undefined && this.sock.pendingOutputBytes > 0) this.sock.destroy();
+    else this.sock?.close();
     this.readline.close();
   }
 }
@@ -458,11 +490,6 @@ function handshakeProblem(reply: Exclude<Received, { kind: 'message' }>): string
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-/** "1 line", "2 lines". */
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Why a connection could not be made, in a few words. */

@@ -9,8 +9,10 @@
 
 import { createServer, type Server } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
-import { Admission, RefusalLog, refusalReserve } from './admission.js';
+import { Admission, defaultMaxPerAddress, refusalReserve } from './admission.js';
+import { type LogTopic, RateLimitedLog } from './log.js';
 import { pickledSize } from './pickle.js';
+import { howMany } from './plural.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor } from './reactor/select.js';
 import type { Connection, Console, Listener, Source } from './reactor/sources.js';
@@ -42,8 +44,9 @@ export interface ChatServerOptions extends Limits {
    * setting); with no answer the connection fails, and its hang-up is
    * announced. 0 for no keepalive. */
   keepaliveMs: number;
-  /** Connections in the room from one address; 0 for no limit. */
-  maxPerAddress: number;
+  /** Connections in the room from one address; 0 for no limit; null for
+   * `defaultMaxPerAddress(maxClients)`: half the room, at most 64. */
+  maxPerAddress: number | null;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
   /** Where the server's own messages go (one line each). */
@@ -69,9 +72,8 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   maxNameLength: 64,
   maxClients: 10_000,
   keepaliveMs: 60_000,
-  // A class behind one address (a school's NAT) and the demo on 127.0.0.1
-  // fit under it; one host cannot take more than 64 of the room's places.
-  maxPerAddress: 64,
+  // Half the room, at most 64: see defaultMaxPerAddress.
+  maxPerAddress: null,
   outputSoftLimit: 1024 * 1024,
   outputHardLimit: 8 * 1024 * 1024,
   slowClientGraceMs: 5_000,
@@ -105,7 +107,9 @@ export class ChatServer {
   private running = false;
   /** Who may come in, and under which name. */
   private readonly admission: Admission<ChatConnection>;
-  private readonly refusals: RefusalLog;
+  /** Where connections accepted and refused are logged: a flood of them
+   * is summed up, not written line by line. */
+  private readonly connectionLog: RateLimitedLog;
   /** run()'s `inputs`, for the loop view's picture of the state. */
   private inputs: readonly Source[] = [];
   private readonly options: ChatServerOptions;
@@ -128,10 +132,12 @@ export class ChatServer {
     this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget, hold: options.hold ?? undefined });
     this.policy = new ServerPolicy(options, this.reactor.flow);
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
-    this.admission = new Admission(options);
-    this.refusals = new RefusalLog(options.log);
+    const { maxClients, maxPerAddress } = options;
+    this.admission = new Admission({ maxClients, maxPerAddress: maxPerAddress ?? defaultMaxPerAddress(maxClients) });
     this.console = options.console && this.reactor.console(options.console);
     this.trace = this.recordRounds(options);
+    // After recordRounds: under --trace, its lines wait for their round's.
+    this.connectionLog = new RateLimitedLog(options.log);
   }
 
   /** Binds and listens (the original's __init__). Rejects with Node's error,
@@ -165,6 +171,9 @@ export class ChatServer {
    * the loop: run() closes everything once the loop is out of select(). */
   sighandler = (): void => {
     if (!this.running) return;
+    // What the log counted this second happened before the stop: summed up
+    // now, before the line that says the server stops.
+    this.connectionLog.flush();
     this.options.log('Shutting down server...');
     this.running = false;
     this.options.hold?.release();
@@ -194,7 +203,7 @@ export class ChatServer {
         // when one of them has drained or broken, and the policy sees it.
         const outputs = this.policy.congestedClients;
         this.trace?.selecting(watched, outputs);
-        const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.refusals.timeToSummary()));
+        const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.connectionLog.timeToSummary()));
         this.trace?.selected(readable, writable, this.options.hold?.heldMs ?? 0);
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
@@ -219,12 +228,14 @@ export class ChatServer {
           }
         }
         for (const verdict of this.policy.due(this.outputs)) this.letGo(verdict, inputs);
-        this.refusals.due();
+        this.connectionLog.due();
         this.trace?.done();
       }
     } finally {
       for (const signal of STOP_SIGNALS) process.off(signal, this.sighandler);
       this.closeAll(inputs);
+      // Anything counted since the stop, in the round it came in.
+      this.connectionLog.flush();
     }
   }
 
@@ -241,7 +252,10 @@ export class ChatServer {
     if (count === 0) return;
     const { maxClients } = this.options;
     const open = maxClients + refusalReserve(maxClients);
-    this.refusals.refused('closed at once', `Chat server: refused a connection from ${lastFrom} at once: ${open} sockets open, the most it holds`, count);
+    this.connectionLog.line(REFUSED, `Chat server: refused a connection from ${lastFrom} at once: ${howMany(open, 'socket')} open, the most it holds`, {
+      kind: 'closed at once',
+      count,
+    });
     this.trace?.did(`server: refused ${count}`);
   }
 
@@ -254,7 +268,7 @@ export class ChatServer {
       if (!this.admission.mayTell(address)) {
         // Several from this address wait for their refusal already.
         client.destroy();
-        this.refusals.refused('closed at once', `Chat server: refused connection ${client.id} from ${address} at once: ${refusal}`);
+        this.connectionLog.line(REFUSED, `Chat server: refused connection ${client.id} from ${address} at once: ${refusal}`, { kind: 'closed at once' });
         this.trace?.did(`server: refused connection ${client.id} at once`);
         return;
       }
@@ -270,8 +284,9 @@ export class ChatServer {
     }
     this.admission.enter(client, address);
     // Python prints the address tuple, ('127.0.0.1', 54321), and the socket's
-    // file descriptor where this prints the connection's number.
-    this.options.log(`Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
+    // file descriptor where this prints the connection's number. A flood of
+    // connections is summed up a second at a time.
+    this.connectionLog.line(ACCEPTED, `Chat server: got connection ${client.id} from ('${client.remoteAddress}', ${client.remotePort})`);
     // The original reads the name right here, blocking everyone until this
     // client speaks. Here the client simply joins the inputs; its first
     // frame, whenever it comes, is its handshake.
@@ -380,7 +395,7 @@ export class ChatServer {
   /** Turns a newcomer away: the handshake's reply, so that a client of the
    * recipe reads on, then the reason, then the close. */
   private refuse(client: ChatConnection, reason: string, shape: PickleShape, inputs: Source[]): void {
-    this.refusals.refused(refusalKind(reason), `Chat server: refused connection ${client.id} from ${client.remoteAddress}: ${reason}`);
+    this.connectionLog.line(REFUSED, `Chat server: refused connection ${client.id} from ${client.remoteAddress}: ${reason}`, { kind: refusalKind(reason) });
     send(client, `CLIENT: ${client.remoteAddress}`, shape);
     send(client, `\n(Refused: ${reason})`, shape);
     this.hangUp(client, inputs);
@@ -443,7 +458,13 @@ export class ChatServer {
       options.onRound !== null,
     );
     const { trace, onRound } = options;
-    if (trace) recorder.onRound((round) => trace(formatRound(round)));
+    if (trace) {
+      recorder.onRound((round) => trace(formatRound(round)));
+      // A log line said while a round works waits for that round's trace
+      // line, so that the two read in the order things happened. (These
+      // options are the server's own copy, made by listen().)
+      options.log = recorder.inOrder(options.log);
+    }
     if (onRound) recorder.onRound(onRound);
     return recorder;
   }
@@ -488,6 +509,11 @@ export class ChatServer {
     this.outputs = [];
   }
 }
+
+/** How the log sums up connections it did not write line by line:
+ * `Chat server: accepted 758 more connections in the last second; the last: ...`. */
+const ACCEPTED: LogTopic = { prefix: 'Chat server: ', verb: 'accepted', noun: 'connection' };
+const REFUSED: LogTopic = { prefix: 'Chat server: ', verb: 'refused', noun: 'connection' };
 
 /** The smaller of two optional timeouts. */
 function soonest(a: number | undefined, b: number | undefined): number | undefined {

@@ -4,11 +4,15 @@
 // refused before they are sent, and the next ones go on.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import { PassThrough } from 'node:stream';
+import { ChatClient } from '../src/client.js';
 import { pickledSize } from '../src/pickle.js';
 import { startReadingNow, stopReadingNow } from '../src/streams.js';
 import { DEFAULT_MAX_FRAME_SIZE, frame } from '../src/wire.js';
-import { ChildProgram, firstFrame, handMadeServer, RawClient, startServerProgram, within } from './helpers/chat.js';
+import { ChildProgram, clientOfHandMadeServer, firstFrame, handMadeServer, RawClient, startServerProgram, within } from './helpers/chat.js';
 
 /** A room member that reads slowly but steadily: about `bytes` every
  * `everyMs`, Node's reads stopped at the handle in between, so the kernel's
@@ -83,6 +87,34 @@ describe('scripts/client.ts delivers piped input whole', () => {
   });
 });
 
+describe('scripts/client.ts and a server whose frame limit is smaller than the client assumed', () => {
+  test('dropped for a line over it: the reason says which --server-max-frame-size to give, and given, the line is refused here', async (t) => {
+    const server = await startServerProgram(['--max-frame-size', '100000']);
+    t.after(() => server.program.child.kill('SIGKILL'));
+    const line = 'y'.repeat(200_000);
+    const dropped = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(server.port)]);
+    dropped.child.stdin.end(`${line}\n`);
+    assert.deepEqual(await dropped.exited, { code: 1, signal: null });
+    assert.equal(dropped.output.at(-1), 'Client shutting down.');
+    assert.equal(
+      dropped.stderr,
+      "Why: the server dropped this client: frame of 200010 bytes is over the limit of 100000 (this client assumed a limit of 1048576 bytes, larger than this server's: with --server-max-frame-size 100000 a line too long for it is refused here, and the client goes on)\n",
+    );
+
+    const reader = await RawClient.join(server.port, 'reader');
+    const told = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(server.port), '--server-max-frame-size', '100000']);
+    told.child.stdin.end(`${line}\nafter\n`);
+    assert.equal(await reader.next(), '\n(Connected: New client (2) from bot@127.0.0.1)');
+    assert.equal(await reader.next(), '\n#[bot@127.0.0.1]>>after');
+    assert.deepEqual(await told.exited, { code: 1, signal: null });
+    assert.equal(
+      told.stderr,
+      "Not sent: a line of 200000 bytes would be relayed as a frame of 200032 bytes, over the server's limit of 100000 (--server-max-frame-size)\n" +
+        'Why: 1 line of 2 not delivered (the reasons are above)\n',
+    );
+  });
+});
+
 describe('scripts/client.ts when the server goes away first', () => {
   test('a reset while lines wait: exit 1, and how many had not left', async () => {
     const server = await handMadeServer();
@@ -110,15 +142,49 @@ describe('scripts/client.ts when the server goes away first', () => {
       assert.equal(bot.output.at(-1), 'Client shutting down.');
       const why = bot.stderr.split('\n').find((text) => text.startsWith('Why: '));
       const match =
-        /^Why: the connection was reset before the server had taken everything: (\d+) of the (\d+) lines sent had not left this client and are lost, (\d+) more lines of input were not sent, the rest of the input was not read \(lines that had left may not all have been read either\)$/.exec(
+        /^Why: the connection was reset before the server had taken everything: ([\d,]+) of the ([\d,]+) lines sent had not left this client and are lost, ([\d,]+) more lines of input were not sent, the rest of the input was not read \(lines that had left may not all have been read either\)$/.exec(
           why ?? '',
         );
       assert.ok(match, `stderr: ${why}`);
-      const [notLeft, sent] = [Number(match[1]), Number(match[2])];
+      const figure = (text: string) => Number(text.replaceAll(',', ''));
+      const [notLeft, sent] = [figure(match[1]!), figure(match[2]!)];
       assert.ok(notLeft > 0 && notLeft < sent, `${notLeft} of ${sent}`);
     } finally {
       server.close();
     }
+  });
+
+  test('a reset after the server has read the line: nothing is said to have been lost', async (t) => {
+    const { client, named } = await clientOfHandMadeServer(t);
+    const socket = await named();
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    await client.line(/^Now connected/);
+    // Input still open: the line is sent, and the client waits for more.
+    client.child.stdin.write('hello\n');
+    assert.match((await firstFrame(socket)).toString('latin1'), /hello/);
+    socket.resetAndDestroy();
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.output.at(-1), 'Client shutting down.');
+    // The line had left this client (the server read it): only the input
+    // not yet read is lost for sure.
+    assert.equal(
+      client.stderr,
+      'Why: the connection was reset before the server had taken everything: the rest of the input was not read (lines that had left may not all have been read either)\n',
+    );
+  });
+
+  test('a reset after the end of input and one line read: the line may not have been read, none had not left', async (t) => {
+    const { client, named } = await clientOfHandMadeServer(t);
+    client.child.stdin.end('hello\n');
+    const socket = await named();
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    assert.match((await firstFrame(socket)).toString('latin1'), /hello/);
+    // The client's end of output comes; the server, still open, resets.
+    socket.allowHalfOpen = true;
+    await once(socket.resume(), 'end');
+    socket.resetAndDestroy();
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    assert.equal(client.stderr, 'Why: the connection was reset before the server had taken everything: the line sent may not have been read\n');
   });
 
   test('Ctrl-C while waiting for the server to take the end: leaves at once, exit 0', async () => {
@@ -139,5 +205,43 @@ describe('scripts/client.ts when the server goes away first', () => {
     } finally {
       server.close();
     }
+  });
+
+  test('Ctrl-C while 1 MiB waits for a server that does not read: the client drops it and leaves, exit 0', async (t) => {
+    const server = await handMadeServer();
+    t.after(() => server.close());
+    const input = new PassThrough();
+    const output = new PassThrough().resume();
+    let socket: Socket | undefined;
+    let backlogged: () => void = () => {};
+    const waiting = new Promise<void>((resolve) => {
+      backlogged = resolve;
+    });
+    const client = new ChatClient({
+      ...{ name: 'bot', host: '127.0.0.1', port: server.port, shape: 'str', input, output, errors: output },
+      // As in the test above: a message after each round until the client's
+      // input has left select()'s inputs, its output watched instead.
+      trace: (line) => {
+        if (!line.startsWith('round')) return;
+        if (line.includes('select(in: server; out: server)')) backlogged();
+        else socket!.write(frame('\n#[peer@127.0.0.1]>>are you backed up yet?'));
+      },
+    });
+    const connected = client.connect();
+    socket = await server.accepted;
+    t.after(() => socket.destroy());
+    await firstFrame(socket); // and reads nothing more
+    socket.write(frame('CLIENT: 127.0.0.1'));
+    assert.equal(await connected, true);
+    const running = client.run();
+    // Far more than the kernel's buffers on both sides hold.
+    input.write(`${'z'.repeat(1000)}\n`.repeat(20_000));
+    await waiting;
+    assert.ok(client.sock!.pendingOutputBytes > 0, 'Node holds output the server has not taken');
+    client.interrupt();
+    assert.equal(await running, 0);
+    // Ended instead, the socket would keep the process alive until the
+    // server took what Node held, or a linger ran out.
+    assert.equal(client.sock!.socket.destroyed, true, 'the output Node held was dropped, not waited for');
   });
 });

@@ -5,24 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
-import { describe, type TestContext, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
-import { ChildProgram, firstFrame, handMadeServer, within } from './helpers/chat.js';
-
-/** A server made by hand for one test, and the client started against it. */
-async function clientOfHandMadeServer(t: TestContext, extra: string[] = []) {
-  const server = await handMadeServer();
-  t.after(() => server.close());
-  const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(server.port), ...extra]);
-  /** The server's side once the client has sent its name. */
-  const named = async (): Promise<Socket> => {
-    const socket = await server.accepted;
-    await firstFrame(socket);
-    return socket;
-  };
-  return { port: server.port, client, named };
-}
+import { clientOfHandMadeServer, firstFrame, within } from './helpers/chat.js';
 
 describe('scripts/client.ts against a server that fails it', () => {
   test('a server that accepts and never answers: given up after --handshake-timeout, exit 1', async (t) => {
@@ -75,10 +60,10 @@ describe('scripts/client.ts against a server that fails it', () => {
   test('a server that refuses the newcomer, its reason sent with the answer: no "Now connected"', async (t) => {
     const { port, client, named } = await clientOfHandMadeServer(t);
     const socket = await named();
-    socket.end(Buffer.concat([frame('CLIENT: 127.0.0.1'), frame('\n(Refused: the room is full (2 connections already open))')]));
+    socket.end(Buffer.concat([frame('CLIENT: 127.0.0.1'), frame('\n(Refused: the room is full (2 clients))')]));
     assert.deepEqual(await client.exited, { code: 1, signal: null });
     assert.deepEqual(client.output, [`Failed to connect to chat server @ port ${port}`]);
-    assert.equal(client.stderr, 'Why: the server refused this client: the room is full (2 connections already open)\n');
+    assert.equal(client.stderr, 'Why: the server refused this client: the room is full (2 clients)\n');
   });
 
   test('a refusal that comes after the answer', async (t) => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
-import { handMadeServer, ROOT, RawClient, startServer } from './helpers/chat.js';
+import { firstFrame, handMadeServer, ROOT, RawClient, startServer } from './helpers/chat.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
 /** Each test is skipped, with this reason, where there is no tmux (a
@@ -117,7 +117,7 @@ describe('scripts/client.ts in a terminal', () => {
   });
 });
 
-describe('scripts/client.ts in a terminal: the half-typed line survives, however long, wide or edited', () => {
+describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped over rows, wide or edited', () => {
   let chat: Awaited<ReturnType<typeof startServer>>;
   let bob: RawClient;
 
@@ -224,6 +224,32 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, however
     }
   });
 
+  test('40x24: a line taller than the screen stays whole; the message goes to the scrollback above it', { skip }, async () => {
+    const terminal = new Terminal(['--name', 'tall', '--port', String(chat.port)], 40, 24);
+    try {
+      assert.match((await heard('tall'))!, /^\n\(Connected: New client/);
+      await terminal.waitFor('the prompt', (lines) => lines.includes('[tall@127.0.0.1]>'));
+      const text = Array.from({ length: 1200 }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+      terminal.type(text);
+      await terminal.waitFor('the end of the line', (lines) => lines.join('').endsWith(text.slice(-100)));
+      bob.send('above the screen');
+      const withScrollback = () => terminal.tmux('capture-pane', '-p', '-t', 'chat', '-S', '-100').split('\n');
+      const deadline = Date.now() + 10_000;
+      while (!withScrollback().includes('#[bob@127.0.0.1]>>above the screen')) {
+        assert.ok(Date.now() < deadline, withScrollback().join('\n'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const rows = withScrollback();
+      const message = rows.indexOf('#[bob@127.0.0.1]>>above the screen');
+      assert.ok(!terminal.screen().includes(rows[message]!), 'the message is not on the screen');
+      assert.equal(rows.slice(message + 1).join(''), `[tall@127.0.0.1]> ${text}`, 'the whole line below it');
+      terminal.keys('Enter');
+      assert.equal(await heard('tall'), `\n#[tall@127.0.0.1]>>${text}`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
   test('a paste into the middle of the line arrives as pasted (Node 20 included)', { skip }, async () => {
     const { terminal } = await join('paste', 80);
     try {
@@ -235,6 +261,30 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, however
       assert.equal(await heard('paste'), '\n#[paste@127.0.0.1]>>hello big world');
     } finally {
       terminal.kill();
+    }
+  });
+});
+
+describe('scripts/client.ts in a terminal, when the server goes', () => {
+  test('a reset after the server has read the line typed: "Client shutting down.", exit 0, no loss claimed', { skip }, async () => {
+    const server = await handMadeServer();
+    const terminal = new Terminal(['--name', 'alice', '--port', String(server.port)], 80);
+    try {
+      const socket = await server.accepted;
+      await firstFrame(socket);
+      socket.write(frame('CLIENT: 127.0.0.1'));
+      await terminal.waitFor('the prompt', (lines) => lines.includes('[alice@127.0.0.1]>'));
+      terminal.type('hello');
+      terminal.keys('Enter');
+      assert.match((await firstFrame(socket)).toString('latin1'), /hello/);
+      socket.resetAndDestroy();
+      const lines = await terminal.waitFor('the exit status', (lines) => lines.some((line) => line.startsWith('exit status')));
+      assert.ok(lines.includes('Client shutting down.'), lines.join('\n'));
+      assert.ok(lines.includes('exit status 0'), lines.join('\n'));
+      assert.ok(!lines.some((line) => line.startsWith('Why:')), lines.join('\n'));
+    } finally {
+      terminal.kill();
+      server.close();
     }
   });
 });

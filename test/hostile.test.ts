@@ -4,11 +4,28 @@
 // process wherever the harm would end or freeze a process.
 
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { connect, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { WHOLE_LINES_PER_SECOND } from '../src/log.js';
+import { stopReadingNow } from '../src/streams.js';
 import { frame } from '../src/wire.js';
-import { chatPair, type ChildProgram, openDescriptors, peakRssMb, RawClient, startServer, startServerProgram, stillChatting, within } from './helpers/chat.js';
+import {
+  chatPair,
+  type ChildProgram,
+  openDescriptors,
+  peakRssMb,
+  RawClient,
+  startServer,
+  startServerProgram,
+  stillChatting,
+  within,
+  ROOT,
+} from './helpers/chat.js';
 import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
 
@@ -183,7 +200,84 @@ describe('a room with a congested client', () => {
   });
 });
 
+/** Asks for the name in use again and again, as an impostor in a loop
+ * does: connect, `NAME: alice`, close at once on the refusal (with FIN, as
+ * a program that exits does), again, while `attacking(attempts so far)`
+ * says so. Resolves with the number of attempts, each one closed. */
+async function impostor(port: number, attacking: (attempts: number) => boolean): Promise<number> {
+  let attempts = 0;
+  while (attacking(attempts)) {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    socket.write(frame('NAME: alice'));
+    socket.resume();
+    socket.once('end', () => socket.end());
+    await once(socket, 'close');
+    attempts += 1;
+  }
+  return attempts;
+}
+
+/** Reads a server's log for the lines about connections accepted and
+ * refused: how many of each are told whole, how many summed up, and how
+ * many lines it took. */
+function connectionsLogged(lines: readonly string[]) {
+  const figure = (text: string) => Number(text.replaceAll(',', ''));
+  const logged = { accepted: 0, refused: 0, lines: 0 };
+  for (const line of lines) {
+    if (/^Chat server: got connection \d+ from \('127\.0\.0\.1', \d+\)$/.test(line)) logged.accepted += 1;
+    else if (/^Chat server: refused connection \d+ from 127\.0\.0\.1: the name "alice" is in use$/.test(line)) logged.refused += 1;
+    else {
+      const accepted = /^Chat server: accepted ([\d,]+) more connections? in the last second; the last: got connection \d+ from \('127\.0\.0\.1', \d+\)$/.exec(
+        line,
+      );
+      const refused =
+        /^Chat server: refused ([\d,]+) more connections? in the last second \(([\d,]+) name in use\); the last: refused connection \d+ from 127\.0\.0\.1: the name "alice" is in use$/.exec(
+          line,
+        );
+      if (accepted) logged.accepted += figure(accepted[1]!);
+      else if (refused) {
+        assert.equal(refused[1], refused[2], `${line}: every refusal is a name in use`);
+        logged.refused += figure(refused[1]!);
+      } else continue;
+    }
+    logged.lines += 1;
+  }
+  return logged;
+}
+
+function sum(numbers: number[]): number {
+  return numbers.reduce((total, n) => total + n, 0);
+}
+
 describe('one host against the room', () => {
+  test('by default one address may hold half the room: 50 connections from one host into a room of 50, and another host still gets in', async (t) => {
+    // No --max-per-address: the default, half of 50.
+    const { program, port } = await startServerProgram(['--max-clients', '50']);
+    const hog: RawClient[] = [];
+    t.after(() => {
+      for (const client of hog) client.socket.destroy();
+      if (program.child.exitCode === null) program.child.kill('SIGKILL');
+    });
+    // One after another, all named: the first half get in, the rest are told why.
+    for (let i = 0; i < 25; i++) hog.push(await RawClient.join(port, `hog${i}`));
+    for (let i = 25; i < 50; i++) {
+      const refused = await RawClient.connect(port);
+      refused.send(`NAME: hog${i}`);
+      // (The bound only turns a wrong admission into a failure.)
+      assert.equal(await within(10_000, `hog${i}'s refusal`, refused.expectRefused()), 'too many connections from 127.0.0.1 (25)');
+    }
+    const newcomer = await within(10_000, "the other address's join", RawClient.join(port, 'guest', 'str', '127.0.0.2'));
+    newcomer.send('hello from elsewhere');
+    for (;;) {
+      const heard = await hog[0]!.next();
+      if (heard === '\n#[guest@127.0.0.2]>>hello from elsewhere') break;
+      assert.match(heard!, /^\n\(Connected: /);
+    }
+    newcomer.end();
+    await stopsCleanly(program);
+  });
+
   test('one address cannot take the room: past --max-per-address it is refused, and another address gets in', async (t) => {
     const chat = await startServer({ maxClients: 50, maxPerAddress: 10 });
     const silent: Socket[] = [];
@@ -211,27 +305,13 @@ describe('one host against the room', () => {
   test('refused clients that close at once and retry in a loop do not keep newcomers out; the log sums the refusals up', async (t) => {
     const chat = await startServer({ maxClients: 20 });
     const alice = await RawClient.join(chat.port, 'alice');
-    let attempts = 0;
     let attacking = true;
     // A failure must not leave the impostors or the server running.
     t.after(() => {
       attacking = false;
       return chat.stop();
     });
-    // As the issue's impostor does: ask for a name in use, close at once
-    // on the refusal (with FIN, as a program that exits does), again.
-    const impostor = async () => {
-      while (attacking) {
-        const socket = connect({ port: chat.port, host: '127.0.0.1' });
-        socket.on('error', () => {});
-        socket.write(frame('NAME: alice'));
-        socket.resume();
-        socket.once('end', () => socket.end());
-        await once(socket, 'close');
-        attempts += 1;
-      }
-    };
-    const impostors = Array.from({ length: 4 }, impostor);
+    const impostors = Array.from({ length: 4 }, () => impostor(chat.port, () => attacking));
     const started = Date.now();
     // Newcomers one after another, while the impostors go on: every one gets in.
     for (let i = 0; i < 10; i++) {
@@ -240,19 +320,18 @@ describe('one host against the room', () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     attacking = false;
-    await Promise.all(impostors);
+    const attempts = sum(await Promise.all(impostors));
     const seconds = (Date.now() - started) / 1000;
-    await chat.logLine(/more connections in the last second/);
+    await chat.logLine(/^Chat server: refused [\d,]+ more connections/);
     const refusalLines = chat.logged.filter((line) => line.includes('refused'));
     t.diagnostic(`${attempts} refusals in ${seconds.toFixed(1)} s, ${refusalLines.length} log lines; 10 of 10 newcomers in`);
     assert.ok(attempts > 200, `only ${attempts} attempts`);
-    // One whole line, then one summary a second.
-    assert.ok(refusalLines.length <= Math.ceil(seconds) + 2, `${refusalLines.length} refusal lines for ${attempts} refusals in ${seconds} s`);
-    assert.match(refusalLines[0]!, /^Chat server: refused connection \d+ from 127\.0\.0\.1: the name "alice" is in use$/);
-    assert.match(
-      refusalLines[1]!,
-      /^Chat server: refused [\d,]+ more connections in the last second \([\d,]+ name in use\); the last: refused connection \d+ from 127\.0\.0\.1: the name "alice" is in use$/,
+    // A few whole lines, then one summary, a second.
+    assert.ok(
+      refusalLines.length <= (WHOLE_LINES_PER_SECOND + 1) * (Math.ceil(seconds) + 1),
+      `${refusalLines.length} refusal lines for ${attempts} refusals in ${seconds} s`,
     );
+    assert.match(refusalLines[0]!, /^Chat server: refused connection \d+ from 127\.0\.0\.1: the name "alice" is in use$/);
     alice.end();
   });
 
@@ -270,6 +349,64 @@ describe('one host against the room', () => {
   });
 });
 
+describe('the log under a flood of connections', () => {
+  test('a refusal storm is summed up: a few lines a second, and the whole lines and summaries add up to every connection', async (t) => {
+    const { program, port } = await startServerProgram();
+    let attacking = true;
+    t.after(() => {
+      attacking = false;
+      if (program.child.exitCode === null) program.child.kill('SIGKILL');
+    });
+    const alice = await RawClient.join(port, 'alice');
+    const started = performance.now();
+    const impostors = Array.from({ length: 4 }, () => impostor(port, () => attacking && performance.now() - started < 3000));
+    const attempts = sum(await Promise.all(impostors));
+    const seconds = (performance.now() - started) / 1000;
+    alice.socket.destroy();
+    await stopsCleanly(program);
+    const logged = connectionsLogged(program.output);
+    t.diagnostic(
+      `${attempts} refused connections in ${seconds.toFixed(1)} s (${Math.round(attempts / seconds)}/s): ${logged.lines} log lines about connections, of ${program.output.length} in all`,
+    );
+    assert.ok(attempts > 1000, `only ${attempts} attempts`);
+    // Every connection is in the log, whole or counted; alice's too.
+    assert.deepEqual({ accepted: logged.accepted, refused: logged.refused }, { accepted: attempts + 1, refused: attempts });
+    // Each second: a few whole lines and one summary of each kind; one
+    // more summary of each at the stop.
+    const bound = 2 * (WHOLE_LINES_PER_SECOND + 1) * (Math.ceil(seconds) + 1);
+    assert.ok(logged.lines <= bound, `${logged.lines} lines about ${attempts} connections in ${seconds} s, more than ${bound}`);
+  });
+
+  test('what was counted and not yet summed up is written at shutdown, before "Shutting down server..."', async (t) => {
+    const { program, port } = await startServerProgram();
+    t.after(() => {
+      if (program.child.exitCode === null) program.child.kill('SIGKILL');
+    });
+    const alice = await RawClient.join(port, 'alice');
+    // More than a second's whole lines, at once, and the stop right after:
+    // the second is not over when the server stops.
+    const attempts = 3 * WHOLE_LINES_PER_SECOND;
+    await Promise.all(Array.from({ length: attempts }, () => impostor(port, (done) => done === 0)));
+    alice.socket.destroy();
+    await stopsCleanly(program);
+    const logged = connectionsLogged(program.output);
+    assert.deepEqual({ accepted: logged.accepted, refused: logged.refused }, { accepted: attempts + 1, refused: attempts });
+    const stopping = program.output.indexOf('Shutting down server...');
+    assert.ok(stopping > 0, 'the stop is logged');
+    assert.equal(connectionsLogged(program.output.slice(stopping)).lines, 0, 'nothing about connections after the stop');
+  });
+});
+
+/** Far more log lines than a pipe holds (64 KiB): 1,500 guests who join
+ * and leave, a line each way (connections are summed up in the log, joins
+ * and departures are not). From one address: the server must take more
+ * than its share from it (--max-per-address 0). */
+async function fillTheLog(port: number): Promise<void> {
+  for (let batch = 0; batch < 30; batch++) {
+    await Promise.all(Array.from({ length: 50 }, async (_, i) => (await RawClient.join(port, `guest${batch}-${i}`)).socket.end()));
+  }
+}
+
 describe('the log output', () => {
   test('a log reader that has gone (EPIPE) does not end the server', async () => {
     const { program, port } = await startServerProgram();
@@ -282,36 +419,68 @@ describe('the log output', () => {
   });
 
   test('a log reader that stops reading does not freeze the room', async () => {
-    // All from one address, and not yet let go when Alice and Bob come: the
-    // share per address would turn them away, which is not what this tests.
+    // One host plays 1,500 guests: no limit per address.
     const { program, port } = await startServerProgram(['--max-per-address', '0']);
     program.child.stdout.pause();
-    // Far more log lines than a pipe holds (64 KiB).
-    for (let batch = 0; batch < 30; batch++) {
-      await Promise.all(Array.from({ length: 50 }, async () => (await RawClient.connect(port)).socket.end()));
-    }
+    await fillTheLog(port);
     const { alice, bob } = await chatPair(port);
     await stillChatting(alice, bob, { skipOthers: true }, 'with the log stalled');
     program.child.stdout.resume();
-    await program.line(/got connection 1502 /);
+    await program.line(/ joined as bob@127\.0\.0\.1$/);
     await stopsCleanly(program);
   });
 });
 
 describe('signals', () => {
-  test('a second SIGINT while the server closes ends it at once, exit code 0', async () => {
-    const { program, port } = await startServerProgram();
-    // A log output that takes nothing makes the shutdown wait for it.
-    program.child.stdout.pause();
-    for (let batch = 0; batch < 30; batch++) {
-      await Promise.all(Array.from({ length: 50 }, async () => (await RawClient.connect(port)).socket.end()));
+  test('a second SIGINT while the server closes ends it at once, exit code 0', async (t) => {
+    // The server's log goes into a FIFO. Once the server listens, the test
+    // stops reading it and fills it up: every later log line waits, and the
+    // server, told to stop, waits for its log for as long as nobody reads it
+    // (a write to a full pipe keeps the process alive).
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-log-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const fifo = join(dir, 'log');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    const log = new Socket({ fd: openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+    t.after(() => log.destroy());
+    const writeEnd = openSync(fifo, 'w');
+    const server = spawn(process.execPath, ['--enable-source-maps', '--import', 'tsx', 'scripts/server.ts', '--port', '0'], {
+      cwd: ROOT,
+      stdio: ['pipe', writeEnd, 'inherit'],
+    });
+    t.after(() => server.kill('SIGKILL'));
+    const exited = once(server, 'exit');
+    closeSync(writeEnd);
+    const listening = new Promise<string>((resolve) => {
+      let said = '';
+      log.setEncoding('utf8').on('data', (text: string) => {
+        said += text;
+        const match = /Server listening to port: (\d+)/.exec(said);
+        if (match) resolve(match[1]!);
+      });
+    });
+    const port = Number(await within(30_000, 'the server listening', listening));
+    stopReadingNow(log);
+    const filler = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    t.after(() => closeSync(filler));
+    const kib = Buffer.alloc(1024, '.');
+    for (;;) {
+      try {
+        writeSync(filler, kib);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        throw error;
+      }
     }
-    program.child.kill('SIGINT');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const second = Date.now();
-    program.child.kill('SIGINT');
-    assert.deepEqual(await program.exited, { code: 0, signal: null });
-    assert.ok(Date.now() - second < 500, `exited ${Date.now() - second} ms after the second signal`);
+    const alice = await RawClient.join(port, 'alice');
+    const aliceClosed = once(alice.socket, 'close');
+    server.kill('SIGINT');
+    // The server is closing once it has closed alice's connection (two
+    // signals sent at once could reach it as one).
+    await within(30_000, "the server closing alice's connection after the first SIGINT", aliceClosed);
+    assert.equal(server.exitCode, null, 'the server waits for its log');
+    server.kill('SIGINT');
+    assert.deepEqual(await within(30_000, 'the server ending on the second SIGINT', exited), [0, null]);
   });
 });
 

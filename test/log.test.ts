@@ -58,7 +58,7 @@ test('lines never block the caller; past the queue they are dropped, counted, an
   const text = await output.readUntil((so) => so.includes('\n(') && so.endsWith('\n'));
   const lines = text.trimEnd().split('\n');
   const note = lines.findIndex((each) => each.startsWith('('));
-  const dropped = Number(/^\((\d+) log lines dropped: the output was not taking them\)$/.exec(lines[note]!)![1]);
+  const dropped = Number(/^\(([\d,]+) log lines dropped: the output was not taking them\)$/.exec(lines[note]!)![1]!.replaceAll(',', ''));
   const kept = lines.filter((each) => !each.startsWith('('));
   assert.equal(kept.length + dropped, 2000, 'every line is either written or counted');
   assert.deepEqual(

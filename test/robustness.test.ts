@@ -127,7 +127,8 @@ describe('bad input as the first frame', () => {
   });
 
   test('a newcomer past the maximum number of clients is told the room is full; past the reserve, closed at once', async () => {
-    const chat = await startServer({ maxClients: 2 });
+    // A room of two filled from one machine: no share per address.
+    const chat = await startServer({ maxClients: 2, maxPerAddress: 0 });
     const { alice, bob } = await chatPair(chat.port);
     // Two sockets are kept for telling newcomers why (as many as the room, at most 64).
     const third = await RawClient.connect(chat.port);
@@ -141,17 +142,52 @@ describe('bad input as the first frame', () => {
     const told = [await third.nextMessage(), await third.nextMessage()].map((message) => [message?.text, message?.shape]);
     assert.deepEqual(told, [
       ['CLIENT: 127.0.0.1', 'tuple'],
-      ['\n(Refused: the room is full (2 connections already open))', 'tuple'],
+      ['\n(Refused: the room is full (2 clients))', 'tuple'],
     ]);
     await third.expectClosed();
     fourth.send('NAME: dave');
-    assert.equal(await fourth.expectRefused(), 'the room is full (2 connections already open)');
-    assert.match(
-      await chat.logLine(/refused/),
-      /^Chat server: refused 2 more connections in the last second \(2 room full\); the last: refused connection \d+ from 127\.0\.0\.1: the room is full \(2 connections already open\)$/,
-    );
+    assert.equal(await fourth.expectRefused(), 'the room is full (2 clients)');
+    // A few refusals are logged whole, each.
+    assert.match(await chat.logLine(/refused/), /^Chat server: refused connection \d+ from 127\.0\.0\.1: the room is full \(2 clients\)$/);
+    assert.match(await chat.logLine(/refused/), /^Chat server: refused connection \d+ from 127\.0\.0\.1: the room is full \(2 clients\)$/);
     await stillChatting(alice, bob, {}, 'still two of us');
     await chat.stop();
+  });
+});
+
+describe('a full room, truly told', () => {
+  test('places taken by connections that have not given a name are told as such, not as people in the room', async (t) => {
+    const chat = await startServer({ maxClients: 5, maxPerAddress: 0 });
+    const silent: RawClient[] = [];
+    t.after(() => {
+      for (const client of silent) client.socket.destroy();
+      return chat.stop();
+    });
+    const { alice, bob } = await chatPair(chat.port);
+    // Three connections that say nothing: each takes a place in its handshake.
+    for (let i = 0; i < 3; i++) {
+      silent.push(await RawClient.connect(chat.port));
+      await chat.logLine(/^Chat server: got connection /);
+    }
+    const newcomer = await RawClient.connect(chat.port, '127.0.0.2');
+    newcomer.send('NAME: carol');
+    assert.equal(await newcomer.expectRefused(), 'the room is full (5 places: 2 clients, 3 connections not yet named)');
+    // One of them names itself: one client more, one connection fewer.
+    silent[0]!.send('NAME: dave');
+    assert.equal(await silent[0]!.next(), 'CLIENT: 127.0.0.1');
+    const another = await RawClient.connect(chat.port, '127.0.0.2');
+    another.send('NAME: erin');
+    assert.equal(await another.expectRefused(), 'the room is full (5 places: 3 clients, 2 connections not yet named)');
+    await stillChatting(alice, bob, { skipOthers: true }, 'a full room');
+  });
+
+  test('a room of one: "1 client", not "1 clients"', async (t) => {
+    const chat = await startServer({ maxClients: 1 });
+    t.after(() => chat.stop());
+    await RawClient.join(chat.port, 'alice');
+    const bob = await RawClient.connect(chat.port, '127.0.0.2');
+    bob.send('NAME: bob');
+    assert.equal(await bob.expectRefused(), 'the room is full (1 client)');
   });
 });
 

@@ -132,8 +132,9 @@ export class Connection<TInbox extends Inbox> {
    * list shared with every connection written the same; undefined for nothing. */
   private outbox: OutboxStep | undefined;
   private readonly outboxes: Outboxes;
-  /** Node kept some of the output after the last flush. */
-  private leftInNode = false;
+  /** Bytes of output left in Node (not yet handed to the kernel), as last
+   * known while the socket was sound: see `noteLeftInNode`. */
+  private leftInNode = 0;
 
   constructor(
     private readonly reactor: Reactor<TInbox>,
@@ -194,14 +195,20 @@ export class Connection<TInbox extends Inbox> {
   /** Bytes written but not yet taken by the kernel: this round's outbox and
    * what Node still keeps from earlier rounds. */
   get pendingOutputBytes(): number {
-    // Only flush() writes to the socket, so what Node keeps can only shrink
-    // between flushes: if it kept nothing after the last one, it keeps
-    // nothing now, and the socket need not be asked. (A broadcast asks this
-    // of every client it writes to: in a room of 10,000, asking each socket
-    // costs more than the write itself.)
-    const inNode = this.leftInNode ? this.socket.writableLength : 0;
-    return (this.outbox?.bytes ?? 0) + inNode;
+    return (this.outbox?.bytes ?? 0) + this.leftInNode;
   }
+
+  /** Looks again at what is left in Node (`writableLength`), unless the
+   * socket has failed. It changes only when flush() writes and when a write
+   * has gone to the kernel, which is when this is called; so the count is
+   * never asked of the socket elsewhere (a broadcast asks it of every client
+   * it writes to: in a room of 10,000, asking each socket costs more than
+   * the write itself). A socket that fails is destroyed, and Node forgets
+   * what it kept then: the count from just before the failure stands, and
+   * says what never left this side. */
+  private readonly noteLeftInNode = (): void => {
+    if (!this.socket.destroyed) this.leftInNode = this.socket.writableLength;
+  };
 
   /** Python's `sock.send(data)`, except that it never blocks: the data
    * waits in the outbox until the end of the loop round. */
@@ -221,12 +228,13 @@ export class Connection<TInbox extends Inbox> {
     // buffer, than copying them into one. Connections written the same
     // share the list, and so the buffer, made once.
     outbox.joined ??= joinSteps(outbox);
-    const accepted = this.socket.write(outbox.joined);
+    // The callback comes once the kernel has taken this write (or it failed).
+    const accepted = this.socket.write(outbox.joined, this.noteLeftInNode);
     // write() returning true means the kernel took everything: the output
     // has drained already. False means Node keeps what the kernel would not
     // take, and 'drain' will say when it has gone.
-    this.leftInNode = this.socket.writableLength > 0;
-    this.drained = accepted && !this.leftInNode;
+    this.noteLeftInNode();
+    this.drained = accepted && this.leftInNode === 0;
   }
 
   /** Python's `sock.close()`: sends what is pending, then closes. Output
@@ -275,6 +283,9 @@ export class Console {
   private waiting = 0;
   /** Node reads the console: it is watched, and not too many lines wait. */
   private reading = true;
+  /** readline has closed, which select() may not have seen yet: it can no
+   * longer be stopped or started (Node 22 and later throw if it is). */
+  private inputClosed = false;
   watchedInRound = 0;
 
   constructor(
@@ -287,7 +298,10 @@ export class Console {
       // line, however slowly the loop takes them.
       if (++this.waiting >= CONSOLE_HIGH_WATER) this.stopReading();
     });
-    input.on('close', () => reactor.push({ kind: 'console-end', console: this }));
+    input.on('close', () => {
+      this.inputClosed = true;
+      reactor.push({ kind: 'console-end', console: this });
+    });
   }
 
   get readable(): boolean {
@@ -305,7 +319,7 @@ export class Console {
   /** Called by select(): read while watched and not too far ahead. */
   watched(watched: boolean): void {
     if (!watched) this.stopReading();
-    else if (!this.reading && this.waiting < CONSOLE_HIGH_WATER / 2) {
+    else if (!this.reading && !this.inputClosed && this.waiting < CONSOLE_HIGH_WATER / 2) {
       this.reading = true;
       this.input.resume();
     }
@@ -316,7 +330,7 @@ export class Console {
   }
 
   private stopReading(): void {
-    if (!this.reading || this.ended) return;
+    if (!this.reading || this.ended || this.inputClosed) return;
     this.reading = false;
     this.input.pause();
   }

@@ -1,10 +1,12 @@
 // Test helpers: a raw chat client that speaks frames over a real socket,
 // the server run in this process, and the command lines as child processes.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { connect, createServer, type Socket } from 'node:net';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ChatServer, type ChatServerOptions } from '../../src/server.js';
 import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/pickle.js';
@@ -49,7 +51,8 @@ export class RawClient {
   readonly messages = new Mailbox<ReceivedMessage>();
   private readonly decoder = new FrameDecoder();
   readonly closed: Promise<void>;
-  /** The address it connected from, kept: a closed socket no longer says. */
+  /** This end's address, as the server sees it: kept from the connect,
+   * since a closed socket no longer tells it. */
   readonly localAddress: string | undefined;
 
   private constructor(readonly socket: Socket) {
@@ -136,6 +139,8 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
     ...options,
   });
   const running = server.run();
+  servers.add(server);
+  void running.finally(() => servers.delete(server));
   return {
     server,
     port: server.port,
@@ -156,6 +161,43 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
   };
 }
 
+/** How many connections a server's log says it accepted: its `got
+ * connection` lines, and what the summaries of a flood of them count. */
+export function acceptedIn(lines: readonly string[]): number {
+  let accepted = 0;
+  for (const line of lines) {
+    if (line.startsWith('Chat server: got connection ')) accepted += 1;
+    const summed = /^Chat server: accepted ([\d,]+) more connections? in the last second/.exec(line)?.[1];
+    if (summed !== undefined) accepted += Number(summed.replaceAll(',', ''));
+  }
+  return accepted;
+}
+
+/** Every program a test started that has not exited yet, and every server
+ * it ran in this process that is still running. Under the test runner they
+ * are ended once the file's tests are done, however those ended (a failure,
+ * a timeout): no process outlives its test file, and none keeps the runner
+ * waiting. (Outside the runner, as in scripts/screenshot.ts, the program
+ * ends them itself.) */
+const running = new Set<ChildProcess>();
+const servers = new Set<ChatServer>();
+if (process.env.NODE_TEST_CONTEXT !== undefined) after(endWhatTestsLeft);
+
+/** Ends every program still running, with everything it started when it
+ * has a process group of its own (spawned `detached`), and stops every
+ * server still running in this process. */
+export function endWhatTestsLeft(): void {
+  for (const server of servers) server.sighandler();
+  for (const child of running) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
+  running.clear();
+}
+
 /** A command line of the project, as a child process, reading its output line by line. */
 export class ChildProgram {
   readonly lines = new Mailbox<string>();
@@ -167,6 +209,8 @@ export class ChildProgram {
   private partialError = '';
 
   constructor(readonly child: ChildProcessWithoutNullStreams) {
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (text: string) => this.take(text));
@@ -287,6 +331,21 @@ export async function handMadeServer(): Promise<{ port: number; accepted: Promis
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as { port: number }).port, accepted, close: () => server.close() };
+}
+
+/** A server made by hand for one test, closed after it, and
+ * `scripts/client.ts --name alice` started against it. */
+export async function clientOfHandMadeServer(t: TestContext, extra: string[] = []) {
+  const server = await handMadeServer();
+  t.after(() => server.close());
+  const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(server.port), ...extra]);
+  /** The server's side once the client has sent its name. */
+  const named = async (): Promise<Socket> => {
+    const socket = await server.accepted;
+    await firstFrame(socket);
+    return socket;
+  };
+  return { port: server.port, client, named };
 }
 
 /** The payload of the next frame a peer sends. (Bytes after it in the same
