@@ -15,7 +15,8 @@ const skip =
   (CHROMIUM === undefined && 'no headless Chromium is installed (Debian: apt-get install chromium-headless-shell; .ci/run installs it)');
 
 const status = `document.getElementById('status').textContent`;
-const shown = (id: string) => `!document.getElementById('${id}').hidden`;
+/** Whether an element is on the page: not hidden by any attribute or rule. */
+const shown = (id: string) => `document.getElementById('${id}').checkVisibility()`;
 
 /** A round like a busy class's: 200 connections in its state. */
 function classRound(round: number): Round {
