@@ -13,7 +13,9 @@
 // A command must come from the page itself: from a loopback address, with
 // the token, and with no Origin but the view's own (as 127.0.0.1, localhost
 // or [::1]), so that no other web page the teacher has open can pause the
-// server.
+// server. (It listens on 127.0.0.1 only, so a browser reaches it as
+// 127.0.0.1 or localhost; [::1] is accepted as a name for a tunnel that
+// forwards it here.)
 //
 // The view is a guest in another way too: whatever its port is sent, it
 // must not take what the chat needs. Its connections, their time to send a
@@ -216,7 +218,7 @@ export class LoopView {
     // A name that is not this machine's, even one that resolves to it, is
     // how another site's page would reach the view (DNS rebinding).
     const host = request.headers.host ?? '';
-    if (!this.ownAddresses().includes(`http://${host}`)) return `the view is reached as 127.0.0.1, localhost or [::1] on port ${this.port}, not as ${host}`;
+    if (!this.ownAddresses().includes(`http://${host}`)) return `the view is reached as 127.0.0.1 or localhost on port ${this.port}, not as ${host}`;
     if (!sameSecret(url.searchParams.get('token') ?? '', this.token)) return 'a token is needed: use the address the server printed';
     const origin = request.headers.origin;
     if (origin !== undefined && !this.ownAddresses().includes(origin)) return `requests from ${origin} are not accepted`;

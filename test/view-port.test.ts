@@ -189,7 +189,7 @@ describe("the view's event streams", () => {
 });
 
 describe('loopback names', () => {
-  test('the page as localhost or [::1] may command; another name, or another origin, may not', async () => {
+  test('the page as localhost or [::1] may command; another name, or another origin, may not; nothing listens on [::1]', async () => {
     const hold = new LoopHold();
     const view = await LoopView.start({ port: 0, hold });
     const command = (host: string, origin: string) =>
@@ -203,12 +203,16 @@ describe('loopback names', () => {
     }
     assert.deepEqual(await command(`rebound.example:${view.port}`, `http://rebound.example:${view.port}`), {
       status: 403,
-      body: `the view is reached as 127.0.0.1, localhost or [::1] on port ${view.port}, not as rebound.example:${view.port}\n`,
+      body: `the view is reached as 127.0.0.1 or localhost on port ${view.port}, not as rebound.example:${view.port}\n`,
     });
     assert.deepEqual(await command(`localhost:${view.port}`, 'http://evil.example'), {
       status: 403,
       body: 'requests from http://evil.example are not accepted\n',
     });
+    // It listens on IPv4 only, as README says: http://[::1]:PORT/ finds nothing.
+    const v6 = connect({ port: view.port, host: '::1' });
+    const [error] = (await once(v6, 'error')) as [NodeJS.ErrnoException];
+    assert.match(error.code ?? '', /^(ECONNREFUSED|EADDRNOTAVAIL|ENETUNREACH|EAFNOSUPPORT)$/);
     view.close();
   });
 });
