@@ -25,13 +25,16 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { LoopHold } from './hold.js';
 import type { Round } from './trace.js';
 
 /** The view's own limits. Every one is small: the view serves one teacher's
  * browser, maybe two, on this machine. */
 export interface ViewLimits {
-  /** Connections open at once to the view's port; more are closed at once. */
+  /** Connections open at once to the view's port. At the cap, a newcomer
+   * takes the place of the oldest connection that has not shown the token;
+   * if every one has, the newcomer is closed at once. */
   maxConnections: number;
   /** Time a connection has to send a whole request's headers, and the whole request. */
   headersTimeoutMs: number;
@@ -108,6 +111,9 @@ export class LoopView {
   private readonly page = readFileSync(new URL('./view.html', import.meta.url), 'utf8').replace('/*WHERE*/ null', JSON.stringify(locateSteps()));
   private queueTimer: NodeJS.Timeout | undefined;
   private lastStatus = '';
+  /** Every connection to the view's port, oldest first, and whether it has
+   * sent a request with the token. */
+  private readonly connections = new Map<Socket, boolean>();
 
   private constructor(
     private readonly server: Server,
@@ -115,6 +121,7 @@ export class LoopView {
     limits: ViewLimits,
   ) {
     this.limits = limits;
+    server.on('connection', (socket: Socket) => this.admit(socket));
     server.on('request', (request, response) => this.handle(request, response));
     options.hold?.onChange(() => this.holdChanged());
   }
@@ -128,15 +135,6 @@ export class LoopView {
       connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
       keepAliveTimeout: 2000,
       maxHeaderSize: 8 * 1024,
-    });
-    // Node accepts a connection over the limit and closes it at once: the
-    // descriptor is freed, and the chat's port never waits for one.
-    server.maxConnections = limits.maxConnections;
-    // Node's header timeout starts with the first byte: a connection that
-    // sends none would be kept for ever.
-    server.on('connection', (socket) => {
-      const timer = setTimeout(() => socket.bytesRead === 0 && socket.destroy(), limits.headersTimeoutMs);
-      socket.once('close', () => clearTimeout(timer));
     });
     const view = new LoopView(server, options, limits);
     await new Promise<void>((resolve, reject) => {
@@ -166,6 +164,34 @@ export class LoopView {
     return bytes;
   }
 
+  /** A new connection to the view's port. The cap is shared with anyone on
+   * this machine, so it must not be theirs to fill: at the cap, the
+   * newcomer takes the place of the oldest connection that has not shown
+   * the token (a neighbour's idle connections go first, oldest first), and
+   * a connection that has shown it is never pushed out by one that has
+   * not. Only when every connection has shown the token is the newcomer
+   * closed. Either way the descriptor is freed at once, and the chat's
+   * port never waits for one. */
+  private admit(socket: Socket): void {
+    if (this.connections.size >= this.limits.maxConnections) {
+      const stranger = [...this.connections].find(([, trusted]) => !trusted)?.[0];
+      if (stranger === undefined) {
+        socket.destroy();
+        return;
+      }
+      this.connections.delete(stranger);
+      stranger.destroy();
+    }
+    this.connections.set(socket, false);
+    // Node's header timeout starts with the first byte: a connection that
+    // sends none would be kept for ever.
+    const timer = setTimeout(() => socket.bytesRead === 0 && socket.destroy(), this.limits.headersTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.connections.delete(socket);
+    });
+  }
+
   /** A round is done: kept, and sent to every page. */
   readonly add = (round: Round): void => {
     // A round that accepted thousands at once says so in thousands of
@@ -190,7 +216,10 @@ export class LoopView {
     const problem = this.refusal(request, url);
     if (problem !== undefined) {
       this.refuse(request, response, 403, problem);
-    } else if (request.method === 'GET' && url.pathname === '/') {
+      return;
+    }
+    if (this.connections.has(request.socket)) this.connections.set(request.socket, true);
+    if (request.method === 'GET' && url.pathname === '/') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(this.page);
     } else if (request.method === 'GET' && url.pathname === '/events') {
       this.stream(request, response);
