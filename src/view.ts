@@ -27,6 +27,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { LoopHold } from './hold.js';
+import { howMany } from './plural.js';
 import type { Round } from './trace.js';
 
 /** The view's own limits. Every one is small: the view serves one teacher's
@@ -261,7 +262,8 @@ export class LoopView {
 
   private stream(request: IncomingMessage, response: ServerResponse): void {
     if (this.pages.size >= this.limits.maxStreams) {
-      this.refuse(request, response, 503, `${this.limits.maxStreams} pages are watching already: close one and reload`);
+      const pages = this.limits.maxStreams;
+      this.refuse(request, response, 503, `${howMany(pages, 'page')} ${pages === 1 ? 'is' : 'are'} watching already, the most the view serves: close one`);
       return;
     }
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });

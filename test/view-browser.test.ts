@@ -3,6 +3,7 @@
 // memory over thousands of rounds; its large type on a projector; a replay.
 
 import assert from 'node:assert/strict';
+import { type IncomingMessage, request } from 'node:http';
 import { describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
 import type { Round } from '../src/trace.js';
@@ -124,6 +125,35 @@ describe('the loop view in Chromium', { skip }, () => {
       browser.close();
       program.child.kill('SIGINT');
       await program.exited;
+    }
+  });
+
+  test("a page past the streams' cap shows the server's reason, and watches once a place is free", { timeout: 60_000 }, async () => {
+    const view = await LoopView.start({ port: 0, hold: new LoopHold(), limits: { maxStreams: 1 } });
+    const browser = await Browser.open();
+    // Another page takes the only place.
+    const other = await new Promise<IncomingMessage>((resolve, reject) =>
+      request({ host: '127.0.0.1', port: view.port, path: `/events?token=${view.token}` }, resolve)
+        .on('error', reject)
+        .end(),
+    );
+    try {
+      await browser.goto(view.url);
+      await browser.until('the refusal', `!document.getElementById('problem').hidden`);
+      assert.equal(
+        await browser.evaluate<string>(`document.getElementById('problem').textContent`),
+        'The server refused this page: 1 page is watching already, the most the view serves: close one (503). Trying again every 3 s.',
+      );
+      assert.equal(await browser.evaluate<string>(status), 'not watching');
+      other.destroy();
+      await browser.until('the page watching', `${status} === 'running'`);
+      assert.equal(await browser.evaluate<boolean>(`document.getElementById('problem').hidden`), true, 'the refusal gone');
+      view.add(classRound(1));
+      await browser.until('a round', `newest === 1`);
+    } finally {
+      other.destroy();
+      browser.close();
+      view.close();
     }
   });
 
