@@ -110,6 +110,17 @@ describe('the loop view in Chromium', { skip }, () => {
         await browser.evaluate<string>(`document.getElementById('detail').textContent`),
         /ms asleep in select\(\), \d+ ms held by Pause, \d+ ms working/,
       );
+      const note = `document.getElementById('queue-note').textContent`;
+      assert.match(await browser.evaluate<string>(note), /^The loop is held in select\(\)/);
+      // A Step with nothing waiting: the round sleeps in select(), and the
+      // queue's panel says so, not that the loop is held.
+      await browser.evaluate(`document.getElementById('step').click()`);
+      await browser.until('stepping', `${status} === 'stepping: 1 round to run'`);
+      assert.match(await browser.evaluate<string>(note), /^Stepping: 1 round may run\. With nothing waiting, select\(\) sleeps until the next event/);
+      bob.send('stepped into');
+      assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>stepped into');
+      await browser.until('held after the step', `${status} === 'held in select()'`);
+      assert.match(await browser.evaluate<string>(note), /^The loop is held in select\(\)/);
       await browser.evaluate(`document.getElementById('resume').click()`);
       await browser.until('running again', `${status} === 'running'`);
       alice.send('after resume');
