@@ -2,7 +2,7 @@
 // checks, the event stream, and holding and stepping the real loop.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,8 +172,6 @@ describe('recording and replay', () => {
   test('--record writes the very rounds --trace prints; the replay serves them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
     const file = join(dir, 'rounds.jsonl');
-    // A file already there, readable by all: the recording makes it private.
-    writeFileSync(file, 'old\n', { mode: 0o644 });
     const { program, port } = await startServerProgram(['--trace', '--record', file]);
     assert.equal(statSync(file).mode & 0o777, 0o600, "the recording holds everyone's chat: its owner only may read it");
     const alice = await RawClient.join(port, 'alice');
@@ -200,6 +198,34 @@ describe('recording and replay', () => {
     assert.deepEqual(JSON.parse(served.body), recorded);
     replay.child.kill('SIGINT');
     await replay.exited;
+    rmSync(dir, { recursive: true });
+  });
+});
+
+describe('scripts/server.ts --record', () => {
+  /** Starts the server recording to `file`; it must refuse at once. */
+  async function refused(file: string): Promise<string> {
+    const program = ChildProgram.start('scripts/server.ts', ['--port', '0', '--record', file]);
+    assert.deepEqual(await program.exited, { code: 1, signal: null });
+    assert.deepEqual(program.output, [], 'it never listened');
+    return program.stderr;
+  }
+
+  test('a file that exists, or a link, is refused in one line naming it, and nothing in it is lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
+    const lastWeek = join(dir, 'last-week.jsonl');
+    writeFileSync(lastWeek, 'last week\n', { mode: 0o600 });
+    assert.equal(await refused(lastWeek), `Cannot record to ${lastWeek}: it exists already, and a recording never replaces a file: give a new name\n`);
+    const link = join(dir, 'link.jsonl');
+    symlinkSync(lastWeek, link);
+    assert.equal(await refused(link), `Cannot record to ${link}: it exists already, and a recording never replaces a file: give a new name\n`);
+    const dangling = join(dir, 'dangling.jsonl');
+    symlinkSync(join(dir, 'not-yet.jsonl'), dangling);
+    assert.equal(await refused(dangling), `Cannot record to ${dangling}: it exists already, and a recording never replaces a file: give a new name\n`);
+    assert.equal(existsSync(join(dir, 'not-yet.jsonl')), false, 'no file made through the link');
+    assert.equal(readFileSync(lastWeek, 'utf8'), 'last week\n');
+    const nowhere = join(dir, 'no-such-folder', 'rounds.jsonl');
+    assert.equal(await refused(nowhere), `Cannot record to ${nowhere}: its folder does not exist\n`);
     rmSync(dir, { recursive: true });
   });
 });
