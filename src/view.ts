@@ -8,7 +8,7 @@
 //   GET  /          the page (src/view.html)
 //   GET  /events    the rounds, as Server-Sent Events; the hold's status;
 //                   while the loop is held, what waits in the reactor's queue
-//   GET  /recording a recorded run, for replay
+//   GET  /recording a window of a recorded run, for replay
 //   POST /command   {"command": "pause" | "step" | "resume"}
 // A command must come from the page itself: from a loopback address, with
 // the token, and with no Origin but the view's own (as 127.0.0.1, localhost
@@ -28,6 +28,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { LoopHold } from './hold.js';
 import { howMany } from './plural.js';
+import type { Recording } from './recording.js';
 import type { Round } from './trace.js';
 
 /** The view's own limits. Every one is small: the view serves one teacher's
@@ -66,8 +67,8 @@ const ROUNDS_KEPT = 300;
 const QUEUE_EVERY_MS = 250;
 /** Rows of the queue sent to the page; the rest are summed up. */
 const QUEUE_ROWS = 12;
-/** Actions of a round sent to the page; the rest are counted. */
-const ACTIONS_SENT = 100;
+/** Rounds of a recording sent at once, at most. */
+const RECORDING_WINDOW = 500;
 /** The largest command body, in bytes. */
 const MAX_COMMAND_BYTES = 1024;
 
@@ -98,7 +99,7 @@ export interface LoopViewOptions {
   /** What waits in the reactor's queue, by name. */
   queued?: () => QueuedEntry[];
   /** A recorded run to replay instead of a live loop. */
-  recording?: Round[];
+  recording?: Recording;
   limits?: Partial<ViewLimits>;
 }
 
@@ -193,12 +194,10 @@ export class LoopView {
     });
   }
 
-  /** A round is done: kept, and sent to every page. */
+  /** A round is done: kept, and sent to every page. (Its actions are
+   * few: the recorder keeps at most ACTIONS_KEPT of them.) */
   readonly add = (round: Round): void => {
-    // A round that accepted thousands at once says so in thousands of
-    // actions: the page shows a screenful, and the count.
-    const sent = round.actions.length > ACTIONS_SENT ? { ...round, actions: round.actions.slice(0, ACTIONS_SENT), actionCount: round.actions.length } : round;
-    const message = event('round', sent);
+    const message = event('round', round);
     this.rounds.push(message);
     if (this.rounds.length > ROUNDS_KEPT) this.rounds.shift();
     this.broadcast(message);
@@ -225,7 +224,7 @@ export class LoopView {
     } else if (request.method === 'GET' && url.pathname === '/events') {
       this.stream(request, response);
     } else if (request.method === 'GET' && url.pathname === '/recording') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.options.recording ?? null));
+      this.recording(url, response);
     } else if (request.method === 'POST' && url.pathname === '/command') {
       this.command(request, response);
     } else {
@@ -276,6 +275,28 @@ export class LoopView {
       bytes += this.rounds[fit - 1]!.length;
     }
     for (const message of this.rounds.slice(fit)) this.send(response, message);
+  }
+
+  /** A window of a recorded run: `?from=N&count=M` (from 0, at most
+   * RECORDING_WINDOW rounds), as `{ total, from, rounds }`. The page asks
+   * for the rounds around the one it shows; the recording is never sent,
+   * nor held, whole. */
+  private recording(url: URL, response: ServerResponse): void {
+    const recording = this.options.recording;
+    if (recording === undefined) {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('this view is live: there is no recording\n');
+      return;
+    }
+    const from = Math.max(0, Math.min(recording.total, Math.trunc(Number(url.searchParams.get('from') ?? 0)) || 0));
+    const count = Math.max(1, Math.min(RECORDING_WINDOW, Math.trunc(Number(url.searchParams.get('count') ?? RECORDING_WINDOW)) || RECORDING_WINDOW));
+    let rounds: Round[];
+    try {
+      rounds = recording.read(from, count);
+    } catch (error) {
+      response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ total: recording.total, from, rounds }));
   }
 
   private command(request: IncomingMessage, response: ServerResponse): void {

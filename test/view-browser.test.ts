@@ -7,6 +7,7 @@ import { type IncomingMessage, request } from 'node:http';
 import { describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
 import type { Round } from '../src/trace.js';
+import { recordingOf } from '../src/recording.js';
 import { LoopView } from '../src/view.js';
 import { RawClient, startServerProgram } from './helpers/chat.js';
 import { Browser, CHROMIUM } from './helpers/inspector.js';
@@ -315,7 +316,7 @@ describe('the loop view in Chromium', { skip }, () => {
 
   test('a replay of 1,009 rounds opens on its first round, shown in the list; arrow keys step; only replay controls', { timeout: 60_000 }, async () => {
     const recording = Array.from({ length: 1009 }, (_, at) => classRound(at + 1));
-    const view = await LoopView.start({ port: 0, recording });
+    const view = await LoopView.start({ port: 0, recording: recordingOf(recording) });
     const browser = await Browser.open();
     try {
       await browser.goto(view.url);
@@ -340,7 +341,13 @@ describe('the loop view in Chromium', { skip }, () => {
       await key('ArrowLeft');
       await browser.until('round 2', `document.querySelector('#detail h2').textContent === 'Round 2'`);
       await browser.evaluate(`for (let i = 0; i < 600; i++) document.getElementById('forward').click()`);
+      await browser.until('round 602', `document.querySelector('#detail h2').textContent === 'Round 602'`);
       assert.equal(await browser.evaluate<string>(`document.querySelector('#rounds li.chosen')?.dataset.round`), '602', 'the list follows the chosen round');
+      assert.ok((await browser.evaluate<number>(`rounds.length`)) <= 200, 'the page holds a window of the recording');
+      await browser.evaluate(`for (let i = 0; i < 2000; i++) document.getElementById('forward').click()`);
+      await browser.until('the last round', `document.querySelector('#detail h2').textContent === 'Round 1009'`);
+      await key('ArrowLeft');
+      await browser.until('round 1008', `document.querySelector('#detail h2').textContent === 'Round 1008'`);
     } finally {
       browser.close();
       view.close();

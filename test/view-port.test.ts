@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
 import type { Round } from '../src/trace.js';
+import { recordingOf } from '../src/recording.js';
 import { LoopView } from '../src/view.js';
 import { openDescriptors, RawClient, startServerProgram, within } from './helpers/chat.js';
 
@@ -55,7 +56,7 @@ function bigRound(round: number, bytes: number): Round {
 
 describe("the view's connections", () => {
   test('past the cap each newcomer takes the place of the oldest idle one; idle ones are closed after the header timeout; then the page loads again', async () => {
-    const view = await LoopView.start({ port: 0, recording: [], limits: { maxConnections: 4, headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+    const view = await LoopView.start({ port: 0, recording: recordingOf([]), limits: { maxConnections: 4, headersTimeoutMs: 300, requestTimeoutMs: 600 } });
     const sockets = await Promise.all(Array.from({ length: 20 }, () => open(view.port)));
     let closed = 0;
     const allClosed = Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve)).then(() => (closed += 1))));
@@ -134,7 +135,7 @@ describe("the view's connections", () => {
   });
 
   test('a request whose headers trickle in is closed after the header timeout', async () => {
-    const view = await LoopView.start({ port: 0, recording: [], limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+    const view = await LoopView.start({ port: 0, recording: recordingOf([]), limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
     const socket = await open(view.port);
     let reply = '';
     socket.setEncoding('latin1').on('data', (text: string) => (reply += text));

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type HoldStatus, LoopHold } from '../src/hold.js';
-import { formatRound, type Round } from '../src/trace.js';
+import { formatRound, type Round, RoundRecorder } from '../src/trace.js';
+import { RecordingFile, recordingOf } from '../src/recording.js';
 import { LoopView, type QueueSummary } from '../src/view.js';
 import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
 
@@ -194,10 +195,74 @@ describe('recording and replay', () => {
 
     const replay = ChildProgram.start('scripts/replay.ts', [file]);
     const url = new URL(/http:\S+/.exec(await replay.line(/^Loop view \(a replay of \d+ rounds\): /))![0]);
-    const served = await fetchView(Number(url.port), `/recording?token=${url.searchParams.get('token')}`);
-    assert.deepEqual(JSON.parse(served.body), recorded);
+    const served = await fetchView(Number(url.port), `/recording?token=${url.searchParams.get('token')}&from=1&count=2`);
+    assert.deepEqual(JSON.parse(served.body), { total: recorded.length, from: 1, rounds: recorded.slice(1, 3) });
     replay.child.kill('SIGINT');
     await replay.exited;
+    rmSync(dir, { recursive: true });
+  });
+
+  test('a round keeps 100 of its actions and counts the rest: its record is bounded, its --trace line says how many were left out', () => {
+    const recorder = new RoundRecorder(String);
+    const rounds: Round[] = [];
+    recorder.onRound((round) => rounds.push(round));
+    for (const actions of [6980, 1]) {
+      recorder.selecting(['server'], []);
+      recorder.selected(['server'], []);
+      for (let each = 1; each <= actions; each++) recorder.did(`server: accepted connection ${each} from 127.0.0.1`);
+      recorder.done();
+    }
+    const [flood, quiet] = rounds;
+    assert.equal(flood!.actions.length, 100);
+    assert.equal(flood!.actionCount, 6980);
+    assert.equal(flood!.actions.at(-1), 'server: accepted connection 100 from 127.0.0.1');
+    assert.ok(JSON.stringify(flood).length < 6000, `a round of 6,980 actions recorded in ${JSON.stringify(flood).length} bytes`);
+    assert.match(formatRound(flood!), /; server: accepted connection 100 from 127\.0\.0\.1; and 6880 more$/);
+    assert.equal(quiet!.actionCount, 1);
+    assert.match(formatRound(quiet!), /\| server: accepted connection 1 from 127\.0\.0\.1$/);
+  });
+
+  test('a replay reads a window at a time: at most 500 rounds an answer, an older recording capped as it is read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-replay-'));
+    const file = join(dir, 'old.jsonl');
+    const round = (number: number, actions: number): Round => ({
+      round: number,
+      at: 0,
+      inputs: ['server'],
+      inputCount: 1,
+      outputs: [],
+      outputCount: 0,
+      readable: ['server'],
+      readableCount: 1,
+      writable: [],
+      writableCount: 0,
+      actions: Array.from({ length: actions }, (_, each) => `server: accepted connection ${each + 1} from 127.0.0.1`),
+      waitedMs: 0,
+      workedMs: 0,
+    });
+    // A recording made before rounds were capped: round 2 holds 6,980 actions.
+    writeFileSync(file, `${Array.from({ length: 1200 }, (_, at) => JSON.stringify(round(at + 1, at === 1 ? 6980 : 1))).join('\n')}\n`);
+    const recording = await RecordingFile.open(file);
+    assert.equal(recording.total, 1200);
+    const [first, second] = recording.read(0, 2);
+    assert.equal(first!.actions.length, 1);
+    assert.deepEqual([second!.actions.length, second!.actionCount], [100, 6980]);
+    const view = await LoopView.start({ port: 0, recording });
+    const window = JSON.parse((await fetchView(view.port, `/recording?token=${view.token}&from=1000&count=100000`)).body) as {
+      total: number;
+      from: number;
+      rounds: Round[];
+    };
+    assert.deepEqual([window.total, window.from, window.rounds.length, window.rounds[0]!.round], [1200, 1000, 200, 1001]);
+    const most = JSON.parse((await fetchView(view.port, `/recording?token=${view.token}&from=0&count=100000`)).body) as { rounds: Round[] };
+    assert.equal(most.rounds.length, 500, 'at most 500 rounds an answer');
+    view.close();
+    recording.close();
+
+    writeFileSync(file, `${JSON.stringify(round(1, 1))}\n{"not":"a round"}\n`);
+    const replay = ChildProgram.start('scripts/replay.ts', [file]);
+    assert.deepEqual(await replay.exited, { code: 1, signal: null });
+    assert.equal(replay.stderr, `Cannot replay ${file}: line 2 is not a round of the loop\n`);
     rmSync(dir, { recursive: true });
   });
 });
@@ -232,7 +297,7 @@ describe('scripts/server.ts --record', () => {
 
 describe('scripts/server.ts --view', () => {
   test('a view port in use is one line and exit code 1, before the chat server listens', async () => {
-    const taken = await LoopView.start({ port: 0, recording: [] });
+    const taken = await LoopView.start({ port: 0, recording: recordingOf([]) });
     const program = ChildProgram.start('scripts/server.ts', ['--port', '0', '--view', String(taken.port)]);
     assert.deepEqual(await program.exited, { code: 1, signal: null });
     assert.equal(program.stderr, `Cannot serve the loop view on 127.0.0.1:${taken.port}: port ${taken.port} is already in use\n`);
