@@ -108,8 +108,9 @@ export class LoopView {
   readonly limits: ViewLimits;
   /** The newest rounds, each as the event it is sent as. */
   private readonly rounds: string[] = [];
-  /** Every page streaming rounds, and since when it has been too slow to send to. */
-  private readonly pages = new Map<ServerResponse, { stalledSince: number | undefined }>();
+  /** Every page streaming rounds, since when it has been too slow to send
+   * to, and whether it missed a change of the hold's status meanwhile. */
+  private readonly pages = new Map<ServerResponse, { stalledSince: number | undefined; statusOwed: boolean }>();
   private readonly page = readFileSync(new URL('./view.html', import.meta.url), 'utf8').replace('/*WHERE*/ null', JSON.stringify(locateSteps()));
   private queueTimer: NodeJS.Timeout | undefined;
   private lastStatus = '';
@@ -266,8 +267,11 @@ export class LoopView {
       return;
     }
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    this.pages.set(response, { stalledSince: undefined });
+    this.pages.set(response, { stalledSince: undefined, statusOwed: false });
     response.on('close', () => this.pages.delete(response));
+    // A page that missed a change of the hold while its stream was full
+    // gets the status as soon as the stream has room again.
+    response.on('drain', () => this.send(response, ''));
     this.send(response, event('hello', { replay: this.options.recording !== undefined, hold: this.options.hold?.status }));
     // The newest rounds that fit in the stream's buffer, oldest first.
     let fit = this.rounds.length;
@@ -357,16 +361,20 @@ export class LoopView {
   }
 
   /** Writes to a page that has room: each stream holds at most its buffer
-   * and one message more. A page that has taken nothing for too long is
-   * cut off. */
+   * and one message more. A round it has no room for is missed; a change
+   * of the hold's status is not: the page gets the newest status once it
+   * has room, first. A page that has taken nothing for too long is cut off. */
   private send(page: ServerResponse, message: string): void {
     const stream = this.pages.get(page);
     if (stream === undefined || page.destroyed) return;
     if (page.writableLength <= this.limits.streamBufferBytes) {
       stream.stalledSince = undefined;
-      page.write(message);
+      if (stream.statusOwed && message !== this.lastStatus) page.write(this.lastStatus);
+      stream.statusOwed = false;
+      if (message !== '') page.write(message);
       return;
     }
+    if (message === this.lastStatus) stream.statusOwed = true;
     const now = Date.now();
     stream.stalledSince ??= now;
     if (now - stream.stalledSince >= this.limits.stalledStreamMs) {
