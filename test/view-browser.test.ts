@@ -60,6 +60,18 @@ async function feed(view: LoopView, browser: Browser, from: number, to: number):
   }
 }
 
+/** An expression: which of these elements are not in view, in the window
+ * and in the panel that scrolls them, without scrolling either. */
+function outOfView(selectors: string[]): string {
+  return `${JSON.stringify(selectors)}.filter((selector) => {
+    const node = document.querySelector(selector);
+    if (node === null || !node.checkVisibility()) return true;
+    const box = node.getBoundingClientRect();
+    const panel = node.closest('section').getBoundingClientRect();
+    return box.top < Math.max(0, panel.top) || box.bottom > Math.min(innerHeight, panel.bottom);
+  })`;
+}
+
 async function heapMb(browser: Browser): Promise<number> {
   await browser.page.send('HeapProfiler.collectGarbage');
   const { usedSize } = await browser.page.send('Runtime.getHeapUsage');
@@ -255,7 +267,13 @@ describe('the loop view in Chromium', { skip }, () => {
       await browser.goto(view.url);
       await browser.until('the page running', `${status} === 'running'`);
       for (let round = 1; round <= 30; round++) view.add(classRound(round));
+      await browser.until('a round shown', `document.getElementById('did') !== null`);
+      // Running: what the loop did, and the state the recipe keeps, in view without scrolling.
+      assert.deepEqual(await browser.evaluate<string[]>(outOfView(['#did', '#round .action', '#state h2'])), []);
       hold.pause();
+      // Thirty rounds of a class fill the page's stream; the hold's status
+      // still reaches it.
+      await browser.until('held', `${status} === 'held in select()'`);
       await browser.until('the queue of 9,000 summarised', `document.getElementById('queued').textContent.includes('9000 events from 9000 sources')`);
       assert.ok((await browser.evaluate<number>(`document.querySelectorAll('#queued tr').length`)) <= 22, 'a screenful of the queue');
       const smallest = await browser.evaluate<{ size: number; text: string }>(`(() => {
@@ -291,6 +309,12 @@ describe('the loop view in Chromium', { skip }, () => {
       const { data } = await browser.page.send('Page.captureScreenshot', { format: 'png' });
       const png = Buffer.from(data, 'base64');
       assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [1280, 800], 'a 1280x800 picture');
+      // Held: what the loop did, and the queue, in view without scrolling.
+      assert.deepEqual(await browser.evaluate<string[]>(outOfView(['#did', '#round .action', '#queue h2', '#queued p'])), []);
+      // The explanation of the outputs is on the page once, not in each round.
+      await browser.evaluate(`document.querySelector('#rounds li:nth-child(2)').click()`);
+      assert.equal(await browser.evaluate<number>(`document.querySelectorAll('.why').length`), 1);
+      assert.equal(await browser.evaluate<number>(`document.querySelectorAll('#round .why').length`), 0);
 
       // 150 % zoom: the same screen, 853 CSS pixels wide.
       await browser.page.send('Emulation.setDeviceMetricsOverride', { width: 853, height: 533, deviceScaleFactor: 1.5, mobile: false });
@@ -308,6 +332,8 @@ describe('the loop view in Chromium', { skip }, () => {
         return cut;
       })()`);
       assert.deepEqual(cut, []);
+      // Held, the queue is what fills: it is in view at 150 % too.
+      assert.deepEqual(await browser.evaluate<string[]>(outOfView(['#queue h2', '#queued p', '#round h2'])), []);
     } finally {
       browser.close();
       view.close();
