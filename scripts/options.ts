@@ -20,12 +20,40 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options'
   positionals: true,
 ): ReturnType<typeof parseArgs<{ options: T; strict: true }>>['values'] & { positionals: string[] };
 export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(options: T, positionals = false) {
+  const takenByNpm = optionsTakenByNpm(options);
+  if (takenByNpm) throw new UsageError(takenByNpm);
   try {
     const parsed = parseArgs({ options, strict: true, allowPositionals: positionals });
     return positionals ? { ...parsed.values, positionals: parsed.positionals } : parsed.values;
   } catch (error) {
     throw new UsageError(usageProblem(error as Error & { code?: string }));
   }
+}
+
+/** `npm run client --name alice` (the `--` forgotten) gives the program
+ * nothing: npm reads `--name alice` as a setting of its own and hands it
+ * over only as the variable npm_config_name=alice (and `npm start --port 0`
+ * leaves the program a lone `0`: npm takes `--port` as a flag, set to
+ * "true"). The program would then complain about a missing --name or a
+ * stray 0. This sees it and says what to type instead, or returns null. */
+function optionsTakenByNpm(options: NonNullable<ParseArgsConfig['options']>): string | null {
+  const { npm_lifecycle_event: event, npm_lifecycle_script: script } = process.env;
+  // Only when npm runs this very program: the tests' children, say, inherit
+  // npm's variables from `npm test`.
+  const program = process.argv[1]?.split(/[\\/]/).slice(-2).join('/');
+  if (event === undefined || program === undefined || !script?.includes(program)) return null;
+  const leftOver = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+  const taken: string[] = [];
+  for (const [name, option] of Object.entries(options)) {
+    const value = process.env[`npm_config_${name.replaceAll('-', '_')}`];
+    if (value === undefined || process.argv.includes(`--${name}`)) continue;
+    if (option.type === 'boolean') taken.push(`--${name}`);
+    else if (value !== 'true') taken.push(`--${name} ${value}`);
+    else taken.push(`--${name} ${leftOver.shift() ?? '...'}`);
+  }
+  if (taken.length === 0) return null;
+  const run = ['start', 'stop', 'restart', 'test'].includes(event) ? `npm ${event}` : `npm run ${event}`;
+  return `npm took ${taken.join(' ')} for itself: the program's options go after --, as in: ${run} -- ${taken.join(' ')}`;
 }
 
 function usageProblem(error: Error & { code?: string }): string {

@@ -126,7 +126,8 @@ async function main(): Promise<void> {
   const host = values.host ?? defaults.host;
   const maxFrameSize = parseIntegerOption('--max-frame-size', values['max-frame-size'], defaults.maxFrameSize, 16, 0xffffffff);
   const log = new LogWriter(1);
-  const trace = values.trace ? new LogWriter(2) : null;
+  // The trace shares the log's queue: the two read in one order in a terminal.
+  const trace = values.trace ? log.to(2) : null;
   const viewPort = values.view === undefined ? undefined : parseIntegerOption('--view', values.view, 0, 0, 65535, '0 takes a free port');
   const record = values.record === undefined ? null : new LogWriter(createRecording(values.record), 16 * 1024 * 1024);
   const hold = viewPort === undefined ? null : new LoopHold();
@@ -161,7 +162,7 @@ async function main(): Promise<void> {
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),
     log: log.line,
-    trace: trace?.line ?? null,
+    trace,
     onRound:
       rounds.length === 0
         ? null
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
   await server.run();
   view?.close();
   // The last lines get a moment to leave, even to an output that stalls.
-  await Promise.all([log.flushed(1000), trace?.flushed(1000), record?.flushed(1000)]);
+  await Promise.all([log.flushed(1000), record?.flushed(1000)]);
   // Nothing else should be left to keep the process alive: stdin is closed
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.

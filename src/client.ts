@@ -143,9 +143,7 @@ export class ChatClient {
     // that Ctrl-C still works while a slow server makes up its mind, and a
     // server that never answers is given up on.
     const giveUpAt = Date.now() + this.handshakeTimeoutMs;
-    while (!this.sock.readable && !this.interrupted && Date.now() < giveUpAt) {
-      await this.reactor.select([this.sock], [], giveUpAt - Date.now());
-    }
+    while (!this.sock.readable && !this.interrupted && Date.now() < giveUpAt) await this.awaitReply(giveUpAt - Date.now());
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
       return false;
@@ -417,6 +415,16 @@ export class ChatClient {
       if (error === this.sock!.error) return { kind: 'reset' };
       throw error;
     }
+  }
+
+  /** One round of the handshake's wait, of at most `timeoutMs`: select()
+   * on the server alone, traced like every round. */
+  private async awaitReply(timeoutMs: number): Promise<void> {
+    this.trace?.selecting([this.sock], []);
+    const [readable] = await this.reactor.select([this.sock!], [], timeoutMs);
+    this.trace?.selected(readable, []);
+    if (readable.length > 0) this.trace?.did('server: the reply to the handshake');
+    this.trace?.done();
   }
 
   close(): void {

@@ -13,6 +13,11 @@
 //
 // A flood of connections would also be a flood of lines: `RateLimitedLog`
 // writes the first lines of each second whole and sums up the rest.
+//
+// One writer can serve two outputs (the log on stdout, the trace on
+// stderr, with `to(2)`): one queue and one write at a time keep the lines
+// in the order they were said, where two writers on the thread pool could
+// swap them in a terminal that shows both.
 
 import { write } from 'node:fs';
 import { howMany } from './plural.js';
@@ -21,12 +26,13 @@ import { howMany } from './plural.js';
 export const DEFAULT_LOG_QUEUE_BYTES = 1024 * 1024;
 
 export class LogWriter {
-  private queue: string[] = [];
+  /** Lines waiting, each with the output it goes to. */
+  private queue: { fd: number; text: string }[] = [];
   private queuedBytes = 0;
   private writing = false;
   private dropped = 0;
-  /** The output failed (its reader has gone): nothing more is written. */
-  private broken = false;
+  /** Outputs that failed (their reader has gone): nothing more is written there. */
+  private readonly broken = new Set<number>();
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -35,15 +41,22 @@ export class LogWriter {
   ) {}
 
   /** Writes one line (a newline is added). Never blocks, never throws. */
-  readonly line = (text: string): void => {
-    if (this.broken) return;
+  readonly line = (text: string): void => this.lineTo(this.fd, text);
+
+  /** Writes lines to another output, in one order with this one's. */
+  to(fd: number): (text: string) => void {
+    return (text) => this.lineTo(fd, text);
+  }
+
+  private lineTo(fd: number, text: string): void {
+    if (this.broken.has(fd)) return;
     if (this.queuedBytes + text.length + 1 > this.maxQueuedBytes) {
       this.dropped += 1;
       return;
     }
     this.noteDropped();
-    this.enqueue(`${text}\n`);
-  };
+    this.enqueue(fd, `${text}\n`);
+  }
 
   /** Resolves once every queued line has been written (or cannot be), or
    * after `timeoutMs`, whichever is first: at exit, a stalled output must
@@ -59,8 +72,8 @@ export class LogWriter {
     });
   }
 
-  private enqueue(text: string): void {
-    this.queue.push(text);
+  private enqueue(fd: number, text: string): void {
+    this.queue.push({ fd, text });
     this.queuedBytes += text.length;
     if (!this.writing) this.writeQueued();
   }
@@ -70,7 +83,7 @@ export class LogWriter {
     if (this.dropped === 0) return;
     const dropped = this.dropped;
     this.dropped = 0;
-    this.enqueue(`(${howMany(dropped, 'log line')} dropped: the output was not taking them)\n`);
+    this.enqueue(this.fd, `(${howMany(dropped, 'log line')} dropped: the output was not taking them)\n`);
   }
 
   private writeQueued(): void {
@@ -80,24 +93,31 @@ export class LogWriter {
       return;
     }
     this.writing = true;
-    const data = Buffer.from(this.queue.join(''), 'utf8');
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.writeBytes(data);
+    // Every line waiting for the same output as the first, in one write.
+    const { fd } = this.queue[0]!;
+    let count = 1;
+    while (count < this.queue.length && this.queue[count]!.fd === fd) count += 1;
+    const text = this.queue
+      .splice(0, count)
+      .map((line) => line.text)
+      .join('');
+    this.queuedBytes -= text.length;
+    this.writeBytes(fd, Buffer.from(text, 'utf8'));
   }
 
-  private writeBytes(data: Buffer): void {
-    write(this.fd, data, 0, data.length, null, (error, written) => {
+  private writeBytes(fd: number, data: Buffer): void {
+    write(fd, data, 0, data.length, null, (error, written) => {
       if (error?.code === 'EAGAIN') {
         // A non-blocking output that is full: try again shortly.
-        setTimeout(() => this.writeBytes(data), 10);
+        setTimeout(() => this.writeBytes(fd, data), 10);
       } else if (error) {
         // EPIPE, EIO (a terminal that closed)...: nobody is reading any more.
-        this.broken = true;
-        this.queue = [];
+        this.broken.add(fd);
+        this.queue = this.queue.filter((line) => line.fd !== fd);
+        this.queuedBytes = this.queue.reduce((bytes, line) => bytes + line.text.length, 0);
         this.writeQueued();
       } else if (written < data.length) {
-        this.writeBytes(data.subarray(written));
+        this.writeBytes(fd, data.subarray(written));
       } else {
         // The output took these lines. Lines dropped while it did not are
         // reported now, unless a later line already did.

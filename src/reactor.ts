@@ -666,6 +666,9 @@ export class Console {
   private waiting = 0;
   /** Reading was paused here: too many lines waiting, or not watched. */
   private paused = false;
+  /** readline has closed, which select() may not have seen yet: it can no
+   * longer be paused or resumed (Node 22 and later throw if it is). */
+  private inputClosed = false;
   watchedInRound = 0;
 
   constructor(
@@ -678,7 +681,10 @@ export class Console {
       // line, however slowly the loop takes them.
       if (++this.waiting >= CONSOLE_HIGH_WATER) this.pause();
     });
-    input.on('close', () => reactor.push({ kind: 'console-end', console: this }));
+    input.on('close', () => {
+      this.inputClosed = true;
+      reactor.push({ kind: 'console-end', console: this });
+    });
   }
 
   get readable(): boolean {
@@ -696,7 +702,7 @@ export class Console {
   /** Called by select(): read while watched and not too far ahead. */
   watched(watched: boolean): void {
     if (!watched) this.pause();
-    else if (this.paused && this.waiting < CONSOLE_HIGH_WATER / 2) {
+    else if (this.paused && !this.inputClosed && this.waiting < CONSOLE_HIGH_WATER / 2) {
       this.paused = false;
       this.input.resume();
     }
@@ -707,7 +713,7 @@ export class Console {
   }
 
   private pause(): void {
-    if (this.paused || this.ended) return;
+    if (this.paused || this.ended || this.inputClosed) return;
     this.paused = true;
     this.input.pause();
   }

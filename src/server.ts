@@ -133,9 +133,10 @@ export class ChatServer {
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
     const { maxClients, maxPerAddress } = options;
     this.admission = new Admission({ maxClients, maxPerAddress: maxPerAddress ?? defaultMaxPerAddress(maxClients) });
-    this.connectionLog = new RateLimitedLog(options.log);
     this.console = options.console && this.reactor.console(options.console);
     this.trace = this.recordRounds(options);
+    // After recordRounds: under --trace, its lines wait for their round's.
+    this.connectionLog = new RateLimitedLog(options.log);
   }
 
   /** Binds and listens (the original's __init__). Rejects with Node's error,
@@ -456,7 +457,13 @@ export class ChatServer {
       options.onRound !== null,
     );
     const { trace, onRound } = options;
-    if (trace) recorder.onRound((round) => trace(formatRound(round)));
+    if (trace) {
+      recorder.onRound((round) => trace(formatRound(round)));
+      // A log line said while a round works waits for that round's trace
+      // line, so that the two read in the order things happened. (These
+      // options are the server's own copy, made by listen().)
+      options.log = recorder.inOrder(options.log);
+    }
     if (onRound) recorder.onRound(onRound);
     return recorder;
   }

@@ -63,6 +63,10 @@ export class RoundRecorder {
   private calledAt = 0;
   private returnedAt = 0;
   private readonly listeners: ((round: Round) => void)[] = [];
+  /** Between select() returning and the round being done. */
+  private working = false;
+  /** Lines said meanwhile, written once the round has been shown. */
+  private readonly held: (() => void)[] = [];
 
   constructor(
     /** How a source is called: server, stdin, alice@127.0.0.1... */
@@ -71,6 +75,18 @@ export class RoundRecorder {
     private readonly snapshot?: () => LoopState,
     private readonly wantsState = false,
   ) {}
+
+  /** A line writer that keeps the order of events: a line said while a
+   * round works (a log line about a connection the round accepted) waits
+   * until the round itself has been shown, so that `--trace` and the log
+   * read in the order things happened. Lines said while select() waits (a
+   * signal) go out at once: they came before the round's answer. */
+  inOrder(write: (line: string) => void): (line: string) => void {
+    return (line) => {
+      if (this.working) this.held.push(() => write(line));
+      else write(line);
+    };
+  }
 
   /** Calls `listener` with every round, once it is done. */
   onRound(listener: (round: Round) => void): void {
@@ -110,6 +126,7 @@ export class RoundRecorder {
     this.returnedAt = performance.now();
     round.heldMs = heldMs;
     round.waitedMs = Math.max(0, Math.round(this.returnedAt - this.calledAt) - heldMs);
+    this.working = true;
   }
 
   /** What the round did, in a few words. */
@@ -126,6 +143,8 @@ export class RoundRecorder {
     round.workedMs = Math.round(performance.now() - this.returnedAt);
     if (this.wantsState && this.snapshot) round.state = this.snapshot();
     for (const listener of this.listeners) listener(round);
+    this.working = false;
+    for (const write of this.held.splice(0)) write();
   }
 
   private names(sources: readonly unknown[]): string[] {

@@ -1,71 +1,145 @@
-// The server under the inspector: a breakpoint set on a TypeScript line
-// inside the loop, through the inspector protocol, pauses on that line.
-// This is what an editor does when you click in the gutter of src/server.ts.
+// docs/DEBUGGING.md walks one chat line from alice's keyboard to bob's
+// screen, breakpoint by breakpoint. This runs that walk through the
+// inspector protocol, reading it from the doc: a server, alice and bob
+// under the inspector, every breakpoint the walk names set in all three (as
+// an editor does), `hello` typed in alice's terminal. Every stop must come
+// in the order the doc gives, in the program it names, on its line, with
+// the values it says. The doc stays the one place where the walk is written.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { frame } from '../src/wire.js';
-import { ChildProgram, RawClient, ROOT } from './helpers/chat.js';
-import { Inspector } from './helpers/inspector.js';
-import { readInlineSourceMap, type Mapping } from './helpers/source-map.js';
+import { ChildProgram, ROOT, within } from './helpers/chat.js';
+import { DebuggedProgram, Pauses } from './helpers/inspector.js';
 
-test('a breakpoint on a TypeScript line inside the loop pauses on that line', {
-  skip: typeof WebSocket === 'undefined' && 'this Node has no WebSocket client (Node 20 needs --experimental-websocket, which npm test passes)',
-}, async () => {
-  // The line to stop on: where the loop serves a readable client.
-  const source = readFileSync(new URL('../src/server.ts', import.meta.url), 'utf8').split('\n');
-  const targetLine = source.findIndex((line) => line.trim() === 'this.serve(sock as ChatConnection, inputs);');
-  assert.ok(targetLine > 0, 'the line to break on is in src/server.ts');
+const skip = typeof WebSocket === 'undefined' && 'this Node has no WebSocket client (Node 20 needs --experimental-websocket, which npm test passes)';
 
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '--enable-source-maps', '--import', 'tsx', 'scripts/server.ts', '--port', '0'], {
+const DOC = readFileSync(join(ROOT, 'docs/DEBUGGING.md'), 'utf8');
+
+/** The programs of the walk, by the names the doc gives them. */
+const PROGRAMS: Record<string, string> = { alice: 'alice', 'the server': 'server', bob: 'bob' };
+
+interface Stop {
+  /** The step of the walk, to say which one failed. */
+  step: string;
+  program: string;
+  file: string;
+  line: number;
+  /** `expression` is `value`, as the doc says: checked at the stop, or
+   * after stepping over the line where the doc says "step over it". */
+  values: { expression: string; value: string; afterStepOver: boolean }[];
+}
+
+/** The stops of the walk, in order, from its numbered list. */
+function walk(): Stop[] {
+  const section = /## Following one line[^\n]*\n([\s\S]*?)\n## /.exec(DOC)?.[1];
+  assert.ok(section, 'docs/DEBUGGING.md has the walk');
+  const steps = [...section.matchAll(/^(\d+)\. ([\s\S]*?)(?=^\d+\. |^\S|$(?![\s\S]))/gm)];
+  assert.ok(steps.length >= 9, `the walk has ${steps.length} steps`);
+  return steps.flatMap(([, number, text]) => {
+    const named = /^In (alice|the server|bob)\b/.exec(text!)?.[1];
+    assert.ok(named, `step ${number} says in which program it stops: ${text}`);
+    const breakpoints = [...text!.matchAll(/\*\*((?:src|scripts)\/[\w/.-]+):(\d+)\*\* — /g)];
+    assert.ok(breakpoints.length > 0, `step ${number} names a breakpoint`);
+    return breakpoints.map((breakpoint, i) => {
+      // What the text says from this breakpoint to the next.
+      const from = breakpoint.index!;
+      const said = text!.slice(from, breakpoints[i + 1]?.index ?? text!.length);
+      const stepOverAt = said.search(/step\s+over\s+it/i);
+      return {
+        step: `step ${number}${breakpoints.length > 1 ? `, breakpoint ${i + 1}` : ''}`,
+        program: PROGRAMS[named]!,
+        file: breakpoint[1]!,
+        line: Number(breakpoint[2]),
+        values: [...said.matchAll(/`([^`]+)` (?:is|being) `([^`]+)`/g)].map((value) => ({
+          expression: value[1]!,
+          value: value[2]!,
+          afterStepOver: stepOverAt >= 0 && value.index! > stepOverAt,
+        })),
+      };
+    });
+  });
+}
+
+test('the walk in docs/DEBUGGING.md stops where it says, in order, with the values it says', { skip, timeout: 120_000 }, async () => {
+  const stops = walk();
+  const pauses = new Pauses();
+  const programs: DebuggedProgram[] = [];
+  try {
+    const server = await DebuggedProgram.start('server', 'scripts/server.ts', ['--port', '0'], pauses);
+    programs.push(server);
+    const port = /\d+/.exec(await server.program.line(/^Server listening to port: \d+/))![0];
+    const alice = await DebuggedProgram.start('alice', 'scripts/client.ts', ['--name', 'alice', '--port', port], pauses);
+    programs.push(alice);
+    await alice.program.line(/^Now connected/);
+    const bob = await DebuggedProgram.start('bob', 'scripts/client.ts', ['--name', 'bob', '--port', port], pauses);
+    programs.push(bob);
+    await alice.program.line(/Connected: New client \(2\) from bob@127\.0\.0\.1/);
+
+    // Every breakpoint of the walk, in every program.
+    const breakpoints = new Set(stops.map((stop) => `${stop.file}:${stop.line}`));
+    for (const breakpoint of breakpoints) {
+      const [file, line] = breakpoint.split(':');
+      let set = 0;
+      for (const program of programs) if (await program.breakAt(file!, Number(line))) set += 1;
+      assert.ok(set > 0, `${breakpoint} is in a file the programs load`);
+    }
+    const byName = new Map(programs.map((program) => [program.name, program]));
+
+    alice.program.child.stdin.write('hello\n');
+    for (const stop of stops) {
+      const pause = await within(30_000, `${stop.step}: ${stop.program} at ${stop.file}:${stop.line}`, pauses.next());
+      assert.deepEqual(
+        { program: pause.program, at: `${pause.file}:${pause.line}` },
+        { program: stop.program, at: `${stop.file}:${stop.line}` },
+        `${stop.step} of the walk: the next stop`,
+      );
+      const program = byName.get(pause.program)!;
+      let callFrameId = pause.callFrameId;
+      for (const { expression, value, afterStepOver } of stop.values) {
+        if (afterStepOver && callFrameId === pause.callFrameId) {
+          // As an editor steps over a line: until the pause is on another.
+          let stepped = pause;
+          while (stepped.file === pause.file && stepped.line === pause.line) {
+            await program.stepOver();
+            stepped = await pauses.next();
+          }
+          callFrameId = stepped.callFrameId;
+        }
+        assert.ok(
+          await program.holds(callFrameId, `(${expression}) === (${value})`),
+          `${stop.step}: \`${expression}\` is \`${value}\`, the doc says; it is ${await program.show(callFrameId, expression)}`,
+        );
+      }
+      await program.resume();
+    }
+    // The walk ends on bob's screen, with no stop the doc leaves out.
+    await bob.program.line(/\[alice@127\.0\.0\.1\]>>hello/);
+    assert.deepEqual(pauses.waiting, [], 'no stop after the last one the walk names');
+  } finally {
+    for (const program of programs) await program.close();
+  }
+});
+
+test('node inspect first shows what docs/DEBUGGING.md says, and `cont` runs the server', async () => {
+  const first = /`(Break on start in [^`]+)`/.exec(DOC)?.[1];
+  assert.ok(first, 'the doc says what node inspect shows first');
+  // The doc's command, on a free port, with the inspector on a free port too.
+  const child = spawn(process.execPath, ['inspect', '--port=0', 'scripts/server.ts', '--port', '0'], {
     cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: '--import tsx' },
     stdio: 'pipe',
   });
-  const server = new ChildProgram(child);
-  let inspector: Inspector | undefined;
+  const inspect = new ChildProgram(child);
   try {
-    const url = /ws:\/\/\S+/.exec(await server.errorLine(/Debugger listening on ws:/))![0];
-    const port = Number(/\d+/.exec(await server.line(/^Server listening to port: \d+/))![0]);
-
-    inspector = await Inspector.open(url);
-    // Enabling the debugger makes it announce every script already loaded.
-    const parsed = new Promise<{ scriptId: string; url: string; sourceMapURL: string }>((resolve) =>
-      inspector!.on((method, params) => method === 'Debugger.scriptParsed' && params.url.endsWith('/src/server.ts') && resolve(params)),
-    );
-    await inspector.send('Debugger.enable');
-    const script = await parsed;
-    assert.match(script.sourceMapURL, /^data:application\/json;base64,/, 'tsx gives it an inline source map');
-    const mappings = readInlineSourceMap(script.sourceMapURL).filter((m) => m.source.endsWith('server.ts'));
-
-    // TypeScript line -> the place in tsx's JavaScript that runs it. tsx
-    // squeezes the code onto few lines, so the column matters as much.
-    const generated = mappings
-      .filter((m) => m.originalLine === targetLine)
-      .sort((a, b) => a.generatedLine - b.generatedLine || a.generatedColumn - b.generatedColumn)[0];
-    assert.ok(generated, `line ${targetLine + 1} of src/server.ts has generated code`);
-    await inspector.send('Debugger.setBreakpoint', {
-      location: { scriptId: script.scriptId, lineNumber: generated.generatedLine, columnNumber: generated.generatedColumn },
-    });
-
-    // A client connects and sends its name: the loop serves it, and stops.
-    const paused = inspector.next('Debugger.paused');
-    const alice = await RawClient.connect(port);
-    alice.writeRaw(frame('NAME: alice'));
-    const { callFrames } = await paused;
-    const top = callFrames[0];
-    assert.equal(top.location.scriptId, script.scriptId, 'paused in src/server.ts');
-    // ...and back: the last mapping at or before where it paused.
-    const back = mappings.filter((m: Mapping) => m.generatedLine === top.location.lineNumber && m.generatedColumn <= top.location.columnNumber).at(-1);
-    assert.equal(back?.originalLine, targetLine, `paused on line ${(back?.originalLine ?? -1) + 1} of src/server.ts`);
-
-    // Resumed, the server goes on and answers.
-    await inspector.send('Debugger.resume');
-    assert.equal(await alice.next(), 'CLIENT: 127.0.0.1');
+    await within(30_000, `node inspect printing "${first}"`, inspect.line(new RegExp(first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))));
+    child.stdin.write('cont\n');
+    await within(30_000, 'the server starting after cont', inspect.line(/Server listening to port: \d+ \.\.\./));
+    child.stdin.write('.exit\n');
+    assert.deepEqual(await within(30_000, 'node inspect leaving on .exit', inspect.exited), { code: 0, signal: null });
   } finally {
-    inspector?.close();
     child.kill('SIGKILL');
-    await server.exited;
   }
 });

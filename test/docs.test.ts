@@ -1,8 +1,18 @@
-// The docs point at code by line (`src/server.ts#L142`, or
-// `**src/server.ts:142**` where a reader sets a breakpoint). Code moves; this
-// keeps the pointers true: every such link must reach an existing line, and
-// where the text quotes what is there, in a `code span` right before or
-// right after the link, that line or the three after it must hold it.
+// The docs point at code by line, and every pointer says what it points at,
+// so that this test can tell when the code has moved away from it:
+//
+//   [`this.serve(sock, inputs)`](../src/server.ts#L194)
+//       a link whose text is the code on that line (the path is relative
+//       to the doc, as on GitHub);
+//   **src/server.ts:194** — `this.serve(sock as ChatConnection, inputs);`
+//       where a reader sets a breakpoint: the path from the project's
+//       root, then a dash and the code on that line.
+//
+// The code is quoted as it stands on the line; `...` leaves out a part
+// (`socket.on('data', ...)`), and what remains must be there in that order.
+// A pointer in any other form (a link to a line whose text is not code, a
+// bare `src/server.ts:194`) is an error too: it could not be checked.
+// Program output quoted in a code span or block is not a pointer.
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -10,76 +20,84 @@ import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from './helpers/chat.js';
 
-/** `[text](../src/server.ts#L142)`, relative to the doc, or
- * `**src/server.ts:142**`, relative to the project. */
-const LINK = /\[[^\]]*\]\(([^)#\s]+)#L(\d+)\)|\*\*((?:src|scripts|test)\/[\w/.-]+):(\d+)\*\*/g;
-/** Words in code spans that name nothing in particular. */
-const NOT_NAMES = new Set([
-  'const',
-  'let',
-  'for',
-  'of',
-  'if',
-  'else',
-  'while',
-  'new',
-  'return',
-  'await',
-  'this',
-  'self',
-  'true',
-  'false',
-  'null',
-  'undefined',
-  'def',
-  'in',
-  'try',
-  'except',
-  'and',
-  'not',
-  'is',
-]);
+/** A link to a line: `[text](path#L12)`. */
+const LINE_LINK = /\[([^\]]*)\]\(([^)#\s]+)#L(\d+)\)/g;
+/** A breakpoint: `**src/x.ts:12**`, and what follows it on the line. */
+const BREAKPOINT = /\*\*((?:src|scripts|test)\/[\w/.-]+):(\d+)\*\*([^\n]*)/g;
+/** Anything else that looks like a pointer to a line of code. */
+const ANY_POINTER = /(?:(?:src|scripts|test)\/[\w/.-]+\.(?:ts|html|py)|\]\([^)\s]*)(?::\d+\b|#L\d+)/g;
 
-interface DocLink {
+export interface Pointer {
+  /** Where the pointer is: the doc and its line. */
   doc: string;
   line: number;
+  /** What it points at: a file from the project's root, and a line (from 1). */
   target: string;
   targetLine: number;
-  /** The code spans right before and after the link. */
-  spans: string[];
+  /** The code it says is there, or null when it does not say, which is an error. */
+  code: string | null;
 }
 
-function linksIn(doc: string): DocLink[] {
+/** Every pointer in a doc, and every piece of text that looks like one but
+ * is in neither form. */
+export function pointersIn(doc: string): { pointers: Pointer[]; unreadable: string[] } {
   const text = readFileSync(join(ROOT, doc), 'utf8');
-  return [...text.matchAll(LINK)].map((match) => {
-    const start = match.index!;
-    const end = start + match[0].length;
-    // A code span right before the link, or right after it, with at most
-    // punctuation between: "`connect` ([#L63](...))", "[#L80](...) `clients`".
-    const before = /`([^`]+)`[\s(,:;–—-]{0,4}$/.exec(text.slice(Math.max(0, start - 200), start))?.[1];
-    const after = /^[\s),:;–—-]{0,4}`([^`]+)`/.exec(text.slice(end, end + 200))?.[1];
-    const spans = [before, after].filter((code): code is string => code !== undefined && namesIn(code).length > 0);
-    return {
-      doc,
-      line: text.slice(0, start).split('\n').length,
-      target: match[1] !== undefined ? relative(ROOT, join(ROOT, dirname(doc), match[1])) : match[3]!,
-      targetLine: Number(match[2] ?? match[4]),
-      spans,
-    };
-  });
+  const lineOf = (index: number) => text.slice(0, index).split('\n').length;
+  const pointers: Pointer[] = [];
+  const understood = new Set<number>();
+  for (const match of text.matchAll(LINE_LINK)) {
+    const code = codeSpan(match[1]!);
+    pointers.push({ doc, line: lineOf(match.index!), target: relative(ROOT, join(ROOT, dirname(doc), match[2]!)), targetLine: Number(match[3]), code });
+    understood.add(match.index! + match[0].indexOf(']('));
+  }
+  for (const match of text.matchAll(BREAKPOINT)) {
+    const code = codeSpan(/^ — (`+)(.+?)\1/.exec(match[3]!)?.[0].slice(3) ?? '');
+    pointers.push({ doc, line: lineOf(match.index!), target: match[1]!, targetLine: Number(match[2]), code });
+    understood.add(match.index! + 2);
+  }
+  // Program output quoted in code (`Break on start in src/hold.ts:1`) is
+  // not a pointer; a code span that holds nothing but one is.
+  const prose = text.replace(/```[\s\S]*?```|`[^`\n]+`/g, (code) => (/^`[^`\s]+`$/.test(code) ? code : ' '.repeat(code.length)));
+  const unreadable = [...prose.matchAll(ANY_POINTER)]
+    .filter((match) => !understood.has(match.index!))
+    .map(
+      (match) =>
+        `${doc}:${lineOf(match.index!)}: "${match[0]}" points at a line without saying what is there; write [\`the code\`](path#Lnn) or **path:nn** — \`the code\``,
+    );
+  return { pointers, unreadable };
 }
 
-/** The names in a code span: words of three letters or more, keywords aside. */
-function namesIn(code: string): string[] {
-  return (code.match(/[A-Za-z_]\w{2,}/g) ?? []).filter((word) => !NOT_NAMES.has(word));
+/** The code in a code span that is the whole text (`code`, or ``code``
+ * when the code holds a backquote), or null. */
+function codeSpan(text: string): string | null {
+  return /^(`+)(.+?)\1$/.exec(text)?.[2]?.trim() ?? null;
 }
 
-/** A span is there if the code it quotes is (up to a `...` or the first
- * parenthesis), or else if every name in it is. */
-function spanIsIn(span: string, text: string): boolean {
-  const quoted = span.split('...')[0]!.split('(')[0]!.trim();
-  if (quoted.length >= 3 && text.includes(quoted)) return true;
-  return namesIn(span).every((name) => text.includes(name));
+/** Whether the quoted code is on the line: each part between `...`, in order. */
+export function quotedIn(code: string, line: string): boolean {
+  let from = 0;
+  for (const part of code.split('...').map((piece) => piece.trim())) {
+    if (part === '') continue;
+    const at = line.indexOf(part, from);
+    if (at < 0) return false;
+    from = at + part.length;
+  }
+  return true;
+}
+
+/** What is wrong with a pointer, said so that fixing it is quick, or null. */
+export function problemWith(pointer: Pointer): string | null {
+  const where = `${pointer.doc}:${pointer.line}: ${pointer.target}#L${pointer.targetLine}`;
+  if (pointer.code === null) return `${where} does not say what it points at; its text must be the code on that line, in backquotes`;
+  if (!existsSync(join(ROOT, pointer.target))) return `${where}: there is no ${pointer.target}`;
+  const lines = readFileSync(join(ROOT, pointer.target), 'utf8').split('\n');
+  const line = lines[pointer.targetLine - 1];
+  if (line !== undefined && quotedIn(pointer.code, line)) return null;
+  const reads = line === undefined ? `the file has ${lines.length} lines` : `line ${pointer.targetLine} reads: ${line.trim()}`;
+  const found = lines.flatMap((text, i) => (quotedIn(pointer.code!, text) ? [i + 1] : []));
+  const now =
+    found.length === 0 ? `it is nowhere in ${pointer.target} now` : `it is on line ${found.join(', line ')} now (${found.map((n) => `#L${n}`).join(' or ')})`;
+  return `${where} should hold \`${pointer.code}\`, but ${reads}; ${now}`;
 }
 
 const docs = [
@@ -88,32 +106,42 @@ const docs = [
     .filter((name) => name.endsWith('.md'))
     .map((name) => `docs/${name}`),
 ];
-const links = docs.flatMap(linksIn);
+const found = docs.map(pointersIn);
+const pointers = found.flatMap((doc) => doc.pointers);
 
-test('the docs link to code by line, and most links say what they point at', () => {
-  assert.ok(links.length > 50, `found ${links.length} line links`);
-  const named = links.filter((link) => link.spans.length > 0).length;
-  assert.ok(named > links.length / 2, `${named} of ${links.length} links name what they point at`);
+test('the docs point at code by line', () => {
+  assert.ok(pointers.length > 50, `found ${pointers.length} pointers`);
 });
 
-test('every line link reaches a line that still holds what the text names', () => {
-  const broken: string[] = [];
-  for (const link of links) {
-    const where = `${link.doc}:${link.line} -> ${link.target}#L${link.targetLine}`;
-    if (!existsSync(join(ROOT, link.target))) {
-      broken.push(`${where}: no such file`);
-      continue;
-    }
-    const lines = readFileSync(join(ROOT, link.target), 'utf8').split('\n');
-    if (link.targetLine < 1 || link.targetLine > lines.length) {
-      broken.push(`${where}: the file has ${lines.length} lines`);
-      continue;
-    }
-    if (link.spans.length === 0) continue;
-    const near = lines.slice(link.targetLine - 1, link.targetLine + 3).join('\n');
-    if (!link.spans.some((span) => spanIsIn(span, near))) {
-      broken.push(`${where}: neither of ${link.spans.map((span) => `\`${span}\``).join(', ')} is there; it reads: ${lines[link.targetLine - 1]!.trim()}`);
-    }
-  }
-  assert.deepEqual(broken, []);
+test('every pointer to a line of code is in a form this test can check', () => {
+  assert.deepEqual(
+    found.flatMap((doc) => doc.unreadable),
+    [],
+  );
+});
+
+test('every pointer reaches a line that holds the code it quotes', () => {
+  assert.deepEqual(
+    pointers.map(problemWith).filter((problem) => problem !== null),
+    [],
+  );
+});
+
+test('a pointer whose line no longer holds its code fails, and says where the code is now', () => {
+  const moved: Pointer = { doc: 'docs/X.md', line: 3, target: 'src/server.ts', targetLine: 1, code: 'async run(): Promise<void> {' };
+  const runLine =
+    readFileSync(join(ROOT, 'src/server.ts'), 'utf8')
+      .split('\n')
+      .findIndex((line) => line.includes('async run(): Promise<void> {')) + 1;
+  assert.match(
+    problemWith(moved)!,
+    new RegExp(
+      `^docs/X\\.md:3: src/server\\.ts#L1 should hold \`async run\\(\\): Promise<void> \\{\`, but line 1 reads: .*; it is on line ${runLine} now \\(#L${runLine}\\)$`,
+    ),
+  );
+  assert.match(problemWith({ ...moved, code: 'no such code' })!, /it is nowhere in src\/server\.ts now$/);
+  assert.match(problemWith({ ...moved, code: null })!, /does not say what it points at/);
+  assert.equal(problemWith({ ...moved, targetLine: runLine }), null);
+  assert.ok(quotedIn("socket.on('data', ...)", "      socket.on('data', (chunk) => {"));
+  assert.ok(!quotedIn("socket.on('data', ...)", "      socket.on('end', () => {"));
 });

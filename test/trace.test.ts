@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { ChildProgram, RawClient, startServerProgram } from './helpers/chat.js';
+import { ChildProgram, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
 
 // --trace prints one line per round of the select() loop on stderr.
 
@@ -28,6 +29,45 @@ describe('--trace', () => {
       /^round \d+: select\(in: server stdin alice@127\.0\.0\.1; out: -\) -> readable: - \| \(interrupted or timed out\)$/,
     );
     await program.exited;
+  });
+
+  test('the trace and the log read in the order things happened, in one terminal', async () => {
+    // stdout and stderr into one pipe, as a terminal shows them both.
+    const child = spawn('sh', ['-c', 'exec "$0" "$@" 2>&1', process.execPath, '--import', 'tsx', 'scripts/server.ts', '--port', '0', '--trace'], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+    const program = new ChildProgram(child);
+    const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
+    const alice = await RawClient.join(port, 'alice');
+    const bob = await RawClient.join(port, 'bob');
+    bob.end();
+    await program.line(/^Chat server: 2 hung up$/);
+    program.child.kill('SIGINT');
+    await program.exited;
+    alice.end();
+    const said = program.output;
+    const at = (pattern: RegExp) => {
+      const index = said.findIndex((line) => pattern.test(line));
+      assert.ok(index >= 0, `${pattern} in:\n${said.join('\n')}`);
+      return index;
+    };
+    // Each round's trace line, then what the round logged.
+    assert.ok(at(/^round \d+: .*server: accepted connection 1 from/) < at(/^Chat server: got connection 1 from/), said.join('\n'));
+    assert.ok(at(/^round \d+: .*server: accepted connection 2 from/) < at(/^Chat server: got connection 2 from/), said.join('\n'));
+    assert.ok(at(/^round \d+: .*bob@127\.0\.0\.1: hung up, 1 told$/) < at(/^Chat server: 2 hung up$/), said.join('\n'));
+    // A signal comes while select() waits: said at once, before the round it ends.
+    assert.ok(at(/^Shutting down server\.\.\.$/) < at(/^round \d+: .*\(interrupted or timed out\)$/), said.join('\n'));
+  });
+
+  test('the client traces the select() of its handshake too', async () => {
+    const { program: server, port } = await startServerProgram();
+    const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port), '--trace']);
+    client.child.stdin.end();
+    assert.equal(await client.errorLine(/^round/), 'round 1: select(in: server; out: -) -> readable: server | server: the reply to the handshake');
+    assert.deepEqual(await client.exited, { code: 0, signal: null });
+    server.child.kill('SIGINT');
+    await server.exited;
   });
 
   test('the client shows its two inputs, the keyboard and the server', async () => {

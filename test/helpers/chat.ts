@@ -1,11 +1,12 @@
 // Test helpers: a raw chat client that speaks frames over a real socket,
 // the server run in this process, and the command lines as child processes.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { connect, createServer, type Socket } from 'node:net';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ChatServer, type ChatServerOptions } from '../../src/server.js';
 import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/pickle.js';
@@ -138,6 +139,8 @@ export async function startServer(options: Partial<ChatServerOptions> = {}) {
     ...options,
   });
   const running = server.run();
+  servers.add(server);
+  void running.finally(() => servers.delete(server));
   return {
     server,
     port: server.port,
@@ -170,6 +173,31 @@ export function acceptedIn(lines: readonly string[]): number {
   return accepted;
 }
 
+/** Every program a test started that has not exited yet, and every server
+ * it ran in this process that is still running. Under the test runner they
+ * are ended once the file's tests are done, however those ended (a failure,
+ * a timeout): no process outlives its test file, and none keeps the runner
+ * waiting. (Outside the runner, as in scripts/screenshot.ts, the program
+ * ends them itself.) */
+const running = new Set<ChildProcess>();
+const servers = new Set<ChatServer>();
+if (process.env.NODE_TEST_CONTEXT !== undefined) after(endWhatTestsLeft);
+
+/** Ends every program still running, with everything it started when it
+ * has a process group of its own (spawned `detached`), and stops every
+ * server still running in this process. */
+export function endWhatTestsLeft(): void {
+  for (const server of servers) server.sighandler();
+  for (const child of running) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
+  running.clear();
+}
+
 /** A command line of the project, as a child process, reading its output line by line. */
 export class ChildProgram {
   readonly lines = new Mailbox<string>();
@@ -181,6 +209,8 @@ export class ChildProgram {
   private partialError = '';
 
   constructor(readonly child: ChildProcessWithoutNullStreams) {
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (text: string) => this.take(text));

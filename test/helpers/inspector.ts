@@ -5,7 +5,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { ChildProgram, ROOT } from './chat.js';
+import { type Mapping, readInlineSourceMap } from './source-map.js';
 
 /** A message of the inspector protocol: JSON, untyped. */
 // biome-ignore lint/suspicious/noExplicitAny: the protocol's messages are JSON whose shape each test knows
@@ -50,6 +52,129 @@ export class Inspector {
 
   close(): void {
     this.socket.close();
+  }
+}
+
+/** Where a program paused: its name, and the TypeScript file and line (from 1). */
+export interface Pause {
+  program: string;
+  file: string;
+  line: number;
+  callFrameId: string;
+}
+
+/** The pauses of several programs, in the order they came. */
+export class Pauses {
+  private readonly came: Pause[] = [];
+  private readonly waiters: ((pause: Pause) => void)[] = [];
+
+  add(pause: Pause): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(pause);
+    else this.came.push(pause);
+  }
+
+  next(): Promise<Pause> {
+    const pause = this.came.shift();
+    return pause ? Promise.resolve(pause) : new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  get waiting(): readonly Pause[] {
+    return this.came;
+  }
+}
+
+/** A command line of the project running under Node's inspector (on a free
+ * port), with breakpoints set by TypeScript line, as an editor sets them:
+ * tsx's inline source maps say where each line went in the JavaScript. */
+export class DebuggedProgram {
+  private readonly scripts = new Map<string, { file: string; mappings: Mapping[] }>();
+
+  private constructor(
+    readonly name: string,
+    readonly program: ChildProgram,
+    readonly inspector: Inspector,
+  ) {}
+
+  /** Starts `script` with `args` under the inspector; every pause it makes goes to `pauses`. */
+  static async start(name: string, script: string, args: string[], pauses: Pauses): Promise<DebuggedProgram> {
+    const program = ChildProgram.start(script, args, ['--inspect=127.0.0.1:0']);
+    const url = /ws:\/\/\S+/.exec(await program.errorLine(/Debugger listening on ws:/))![0];
+    const debugged = new DebuggedProgram(name, program, await Inspector.open(url));
+    debugged.inspector.on((method, params) => {
+      if (method === 'Debugger.scriptParsed' && params.url.startsWith('file://') && params.sourceMapURL?.startsWith('data:')) {
+        const file = params.url.slice(`file://${ROOT}`.length);
+        debugged.scripts.set(params.scriptId, {
+          file,
+          mappings: readInlineSourceMap(params.sourceMapURL).filter((m) => basename(m.source) === basename(file)),
+        });
+      } else if (method === 'Debugger.paused') {
+        const top = params.callFrames[0];
+        pauses.add({ program: name, ...debugged.whereIs(top.location), callFrameId: top.callFrameId });
+      }
+    });
+    // Enabling the debugger makes it announce every script already loaded.
+    await debugged.inspector.send('Debugger.enable');
+    return debugged;
+  }
+
+  /** Sets a breakpoint on a TypeScript line (from 1) of a file (from the
+   * project's root). False if the program has not loaded that file (the
+   * server has no src/client.ts): an editor leaves it unset there too. */
+  async breakAt(file: string, line: number): Promise<boolean> {
+    const entry = [...this.scripts].find(([, script]) => script.file === file);
+    if (!entry) return false;
+    // tsx squeezes the code onto few lines, so the column matters as much.
+    // As an editor does, the breakpoint goes on the first place V8 can stop
+    // at in the JavaScript that came from the line.
+    const sorted = [...entry[1].mappings].sort((a, b) => a.generatedLine - b.generatedLine || a.generatedColumn - b.generatedColumn);
+    const first = sorted.findIndex((m) => m.originalLine === line - 1);
+    if (first < 0) throw new Error(`${file}:${line} has no code of its own`);
+    const after = sorted.slice(first).find((m) => m.originalLine !== line - 1);
+    const at = (m: Mapping) => ({ scriptId: entry[0], lineNumber: m.generatedLine, columnNumber: m.generatedColumn });
+    const { locations } = await this.inspector.send('Debugger.getPossibleBreakpoints', { start: at(sorted[first]!), ...(after && { end: at(after) }) });
+    if (!locations?.length) throw new Error(`${file}:${line}: V8 can stop nowhere on it`);
+    await this.inspector.send('Debugger.setBreakpoint', { location: locations[0] });
+    return true;
+  }
+
+  /** The TypeScript file and line of a place in the generated JavaScript. */
+  whereIs(location: { scriptId: string; lineNumber: number; columnNumber: number }): { file: string; line: number } {
+    const script = this.scripts.get(location.scriptId);
+    if (!script) return { file: `(script ${location.scriptId})`, line: 0 };
+    const back = script.mappings.filter((m) => m.generatedLine === location.lineNumber && m.generatedColumn <= location.columnNumber).at(-1);
+    return { file: script.file, line: (back?.originalLine ?? -1) + 1 };
+  }
+
+  /** Whether `expression`, evaluated where the program is paused, is true. */
+  async holds(callFrameId: string, expression: string): Promise<boolean> {
+    const { result, exceptionDetails } = await this.inspector.send('Debugger.evaluateOnCallFrame', { callFrameId, expression, returnByValue: true });
+    if (exceptionDetails) throw new Error(`${expression}: ${exceptionDetails.exception?.description ?? exceptionDetails.text}`);
+    return result.value === true;
+  }
+
+  /** The value of `expression` where the program is paused, as JSON, to say what it was. */
+  async show(callFrameId: string, expression: string): Promise<string> {
+    const { result } = await this.inspector.send('Debugger.evaluateOnCallFrame', {
+      callFrameId,
+      expression: `JSON.stringify(${expression})`,
+      returnByValue: true,
+    });
+    return String(result?.value);
+  }
+
+  resume(): Promise<Json> {
+    return this.inspector.send('Debugger.resume');
+  }
+
+  stepOver(): Promise<Json> {
+    return this.inspector.send('Debugger.stepOver');
+  }
+
+  async close(): Promise<void> {
+    this.inspector.close();
+    this.program.child.kill('SIGKILL');
+    await this.program.exited;
   }
 }
 

@@ -1,0 +1,47 @@
+// Options given to npm instead of to the program: `npm run client --name
+// alice`, the `--` forgotten. npm keeps `--name alice` for itself (as the
+// variable npm_config_name) and the program gets nothing; the program says
+// so and what to type instead. These run the real npm, as a reader would.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { ChildProgram, ROOT } from './helpers/chat.js';
+
+const skip = spawnSync('npm', ['--version']).error !== undefined && 'npm is not on the PATH';
+
+/** `npm ARGS` in the project, in an environment free of the variables of
+ * the npm that may be running these tests. */
+function npm(args: string[]): ChildProgram {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_')));
+  return new ChildProgram(spawn('npm', args, { cwd: ROOT, env, stdio: 'pipe' }));
+}
+
+describe('options npm took for itself', { skip }, () => {
+  const cases: [string[], string][] = [
+    [
+      ['run', 'client', '--name', 'alice'],
+      "npm took --name alice for itself: the program's options go after --, as in: npm run client -- --name alice (see --help)",
+    ],
+    [['start', '--port', '0'], "npm took --port 0 for itself: the program's options go after --, as in: npm start -- --port 0 (see --help)"],
+    [
+      ['run', 'client', '--name', 'alice', '--trace', '--', '--port', '1'],
+      "npm took --name alice --trace for itself: the program's options go after --, as in: npm run client -- --name alice --trace (see --help)",
+    ],
+  ];
+  for (const [args, said] of cases) {
+    test(`npm ${args.join(' ')}`, async () => {
+      const program = npm(['--silent', ...args]);
+      assert.deepEqual(await program.exited, { code: 1, signal: null }, program.stderr);
+      assert.match(program.stderr, new RegExp(`^${said.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+      assert.deepEqual(program.output, [], 'nothing else: the server did not start');
+    });
+  }
+
+  test('npm run client -- --help: the options reach the program', async () => {
+    const program = npm(['--silent', 'run', 'client', '--', '--help']);
+    assert.deepEqual(await program.exited, { code: 0, signal: null }, program.stderr);
+    assert.match(program.output[0]!, /^Usage: npx tsx scripts\/client\.ts --name NAME/);
+    assert.equal(program.stderr, '');
+  });
+});
