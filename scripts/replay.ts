@@ -2,8 +2,7 @@
 // `npx tsx scripts/server.ts --record FILE`, with no server running. The
 // page moves backward and forward through the rounds.
 
-import { readFileSync } from 'node:fs';
-import type { Round } from '../src/trace.js';
+import { RecordingFile } from '../src/recording.js';
 import { LoopView } from '../src/view.js';
 import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
 
@@ -15,14 +14,18 @@ async function main(): Promise<void> {
   }
   const file = values.positionals[0];
   if (file === undefined) throw new UsageError('the recording to replay is needed: npm run replay -- FILE');
-  const recording = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Round);
-  const view = await LoopView.start({ port: parseIntegerOption('--port', values.port, 0, 0, 65535, '0 takes a free port'), recording });
-  console.log(`Loop view (a replay of ${recording.length} rounds): ${view.url}`);
+  const port = parseIntegerOption('--port', values.port, 0, 0, 65535, '0 takes a free port');
+  // Read through once, and then a window at a time as the page asks.
+  const recording = await RecordingFile.open(file).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === undefined ? error : new Error(`Cannot replay ${file}: ${error.code === 'ENOENT' ? 'there is no such file' : error.code}`);
+  });
+  const view = await LoopView.start({ port, recording });
+  console.log(`Loop view (a replay of ${recording.total} rounds): ${view.url}`);
   console.log('Ctrl-C stops it.');
-  process.once('SIGINT', () => view.close());
+  process.once('SIGINT', () => {
+    view.close();
+    recording.close();
+  });
 }
 
 main().catch((error: unknown) => {

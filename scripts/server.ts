@@ -1,9 +1,9 @@
 // The chat server's command line: `npm start`, or `npx tsx scripts/server.ts --help`.
 
 import { createInterface } from 'node:readline';
-import { fchmodSync, openSync } from 'node:fs';
 import { LoopHold } from '../src/hold.js';
 import { LogWriter } from '../src/log.js';
+import { createRecording } from '../src/recording.js';
 import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
 import type { Round } from '../src/trace.js';
 import { LoopView } from '../src/view.js';
@@ -82,8 +82,10 @@ Options:
                           a free port): a page that shows every round and can
                           pause and step the loop; it prints the address
   --record FILE           write every round of the loop to FILE, one JSON line
-                          each, for \`npm run replay -- FILE\` (readable by
-                          its owner only: it holds everyone's chat)
+                          each, for \`npm run replay -- FILE\`. FILE must be
+                          new: an existing file (or link) is never written
+                          over. It is readable by its owner only: it holds
+                          everyone's chat
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
   // The trace shares the log's queue: the two read in one order in a terminal.
   const trace = values.trace ? log.to(2) : null;
   const viewPort = values.view === undefined ? undefined : parseIntegerOption('--view', values.view, 0, 0, 65535, '0 takes a free port');
-  const record = values.record === undefined ? null : new LogWriter(openPrivately(values.record), 16 * 1024 * 1024);
+  const record = values.record === undefined ? null : new LogWriter(createRecording(values.record), 16 * 1024 * 1024);
   const hold = viewPort === undefined ? null : new LoopHold();
   // The view first: a port it cannot have ends the start before the chat
   // server listens. It asks the server for the queue only once it runs.
@@ -190,14 +192,6 @@ async function main(): Promise<void> {
   // Nothing else should be left to keep the process alive: stdin is closed
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.
-}
-
-/** Opens a file for the recording, readable by its owner only: it holds
- * everyone's chat. (A file that was there already is made so too.) */
-function openPrivately(path: string): number {
-  const fd = openSync(path, 'w', 0o600);
-  fchmodSync(fd, 0o600);
-  return fd;
 }
 
 function startView(port: number, hold: LoopHold, queued: () => ReturnType<ChatServer['queued']>): Promise<LoopView> {

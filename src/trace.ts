@@ -33,8 +33,11 @@ export interface Round {
   readableCount: number;
   writable: string[];
   writableCount: number;
-  /** What the loop did with it, in a few words each. */
+  /** What the loop did with it, in a few words each: the first
+   * `ACTIONS_KEPT` of them, and how many there were in all (absent in
+   * recordings older than the count: then all of them are here). */
   actions: string[];
+  actionCount?: number;
   /** Milliseconds asleep in select() waiting for an event, held there by
    * the loop view (absent in recordings older than the hold's), then
    * working on what came back. */
@@ -46,6 +49,11 @@ export interface Round {
 
 /** Names kept per list in a round; the count says how many there were. */
 const NAMES_KEPT = 64;
+/** Actions kept per round; `actionCount` says how many there were. A round
+ * that accepts thousands at once would otherwise say so in thousands of
+ * actions, in every line of `--trace`, every line of `--record` and every
+ * round the view sends: this keeps each round's record a bounded size. */
+export const ACTIONS_KEPT = 100;
 
 export class RoundRecorder {
   private round = 0;
@@ -101,6 +109,7 @@ export class RoundRecorder {
       writable: [],
       writableCount: 0,
       actions: [],
+      actionCount: 0,
       waitedMs: 0,
       workedMs: 0,
     };
@@ -122,7 +131,10 @@ export class RoundRecorder {
 
   /** What the round did, in a few words. */
   did(action: string): void {
-    this.current?.actions.push(action);
+    const round = this.current;
+    if (round === undefined) return;
+    round.actionCount = (round.actionCount ?? 0) + 1;
+    if (round.actions.length < ACTIONS_KEPT) round.actions.push(action);
   }
 
   /** After the round: hands it to everyone listening. */
@@ -143,7 +155,8 @@ export class RoundRecorder {
 /** A round as one `--trace` line. */
 export function formatRound(round: Round): string {
   const came = `readable: ${list(round.readable, round.readableCount)}${round.writableCount > 0 ? `, writable: ${list(round.writable, round.writableCount)}` : ''}`;
-  const did = round.actions.length > 0 ? round.actions.join('; ') : '(interrupted or timed out)';
+  const more = actionsLeftOut(round);
+  const did = round.actions.length > 0 ? round.actions.join('; ') + (more > 0 ? `; and ${more} more` : '') : '(interrupted or timed out)';
   return `round ${round.round}: select(in: ${list(round.inputs, round.inputCount)}; out: ${list(round.outputs, round.outputCount)}) -> ${came} | ${did}`;
 }
 
@@ -153,4 +166,16 @@ function list(names: readonly string[], count: number): string {
   const shown = names.slice(0, 8);
   if (count > 8) shown.push(`and ${count - 8} more`);
   return shown.join(' ');
+}
+
+/** Actions of a round left out of its record. */
+export function actionsLeftOut(round: Round): number {
+  return (round.actionCount ?? round.actions.length) - round.actions.length;
+}
+
+/** A round with at most `ACTIONS_KEPT` actions, as a recording made before
+ * the cap may hold more. */
+export function keepActions(round: Round): Round {
+  if (round.actions.length <= ACTIONS_KEPT) return round;
+  return { ...round, actions: round.actions.slice(0, ACTIONS_KEPT), actionCount: round.actionCount ?? round.actions.length };
 }

@@ -8,12 +8,14 @@
 //   GET  /          the page (src/view.html)
 //   GET  /events    the rounds, as Server-Sent Events; the hold's status;
 //                   while the loop is held, what waits in the reactor's queue
-//   GET  /recording a recorded run, for replay
+//   GET  /recording a window of a recorded run, for replay
 //   POST /command   {"command": "pause" | "step" | "resume"}
 // A command must come from the page itself: from a loopback address, with
 // the token, and with no Origin but the view's own (as 127.0.0.1, localhost
 // or [::1]), so that no other web page the teacher has open can pause the
-// server.
+// server. (It listens on 127.0.0.1 only, so a browser reaches it as
+// 127.0.0.1 or localhost; [::1] is accepted as a name for a tunnel that
+// forwards it here.)
 //
 // The view is a guest in another way too: whatever its port is sent, it
 // must not take what the chat needs. Its connections, their time to send a
@@ -23,13 +25,18 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { LoopHold } from './hold.js';
+import { howMany } from './plural.js';
+import type { Recording } from './recording.js';
 import type { Round } from './trace.js';
 
 /** The view's own limits. Every one is small: the view serves one teacher's
  * browser, maybe two, on this machine. */
 export interface ViewLimits {
-  /** Connections open at once to the view's port; more are closed at once. */
+  /** Connections open at once to the view's port. At the cap, a newcomer
+   * takes the place of the oldest connection that has not shown the token;
+   * if every one has, the newcomer is closed at once. */
   maxConnections: number;
   /** Time a connection has to send a whole request's headers, and the whole request. */
   headersTimeoutMs: number;
@@ -60,8 +67,8 @@ const ROUNDS_KEPT = 300;
 const QUEUE_EVERY_MS = 250;
 /** Rows of the queue sent to the page; the rest are summed up. */
 const QUEUE_ROWS = 12;
-/** Actions of a round sent to the page; the rest are counted. */
-const ACTIONS_SENT = 100;
+/** Rounds of a recording sent at once, at most. */
+const RECORDING_WINDOW = 500;
 /** The largest command body, in bytes. */
 const MAX_COMMAND_BYTES = 1024;
 
@@ -92,7 +99,7 @@ export interface LoopViewOptions {
   /** What waits in the reactor's queue, by name. */
   queued?: () => QueuedEntry[];
   /** A recorded run to replay instead of a live loop. */
-  recording?: Round[];
+  recording?: Recording;
   limits?: Partial<ViewLimits>;
 }
 
@@ -101,11 +108,15 @@ export class LoopView {
   readonly limits: ViewLimits;
   /** The newest rounds, each as the event it is sent as. */
   private readonly rounds: string[] = [];
-  /** Every page streaming rounds, and since when it has been too slow to send to. */
-  private readonly pages = new Map<ServerResponse, { stalledSince: number | undefined }>();
+  /** Every page streaming rounds, since when it has been too slow to send
+   * to, and whether it missed a change of the hold's status meanwhile. */
+  private readonly pages = new Map<ServerResponse, { stalledSince: number | undefined; statusOwed: boolean }>();
   private readonly page = readFileSync(new URL('./view.html', import.meta.url), 'utf8').replace('/*WHERE*/ null', JSON.stringify(locateSteps()));
   private queueTimer: NodeJS.Timeout | undefined;
   private lastStatus = '';
+  /** Every connection to the view's port, oldest first, and whether it has
+   * sent a request with the token. */
+  private readonly connections = new Map<Socket, boolean>();
 
   private constructor(
     private readonly server: Server,
@@ -113,6 +124,7 @@ export class LoopView {
     limits: ViewLimits,
   ) {
     this.limits = limits;
+    server.on('connection', (socket: Socket) => this.admit(socket));
     server.on('request', (request, response) => this.handle(request, response));
     options.hold?.onChange(() => this.holdChanged());
   }
@@ -126,15 +138,6 @@ export class LoopView {
       connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
       keepAliveTimeout: 2000,
       maxHeaderSize: 8 * 1024,
-    });
-    // Node accepts a connection over the limit and closes it at once: the
-    // descriptor is freed, and the chat's port never waits for one.
-    server.maxConnections = limits.maxConnections;
-    // Node's header timeout starts with the first byte: a connection that
-    // sends none would be kept for ever.
-    server.on('connection', (socket) => {
-      const timer = setTimeout(() => socket.bytesRead === 0 && socket.destroy(), limits.headersTimeoutMs);
-      socket.once('close', () => clearTimeout(timer));
     });
     const view = new LoopView(server, options, limits);
     await new Promise<void>((resolve, reject) => {
@@ -164,12 +167,38 @@ export class LoopView {
     return bytes;
   }
 
-  /** A round is done: kept, and sent to every page. */
+  /** A new connection to the view's port. The cap is shared with anyone on
+   * this machine, so it must not be theirs to fill: at the cap, the
+   * newcomer takes the place of the oldest connection that has not shown
+   * the token (a neighbour's idle connections go first, oldest first), and
+   * a connection that has shown it is never pushed out by one that has
+   * not. Only when every connection has shown the token is the newcomer
+   * closed. Either way the descriptor is freed at once, and the chat's
+   * port never waits for one. */
+  private admit(socket: Socket): void {
+    if (this.connections.size >= this.limits.maxConnections) {
+      const stranger = [...this.connections].find(([, trusted]) => !trusted)?.[0];
+      if (stranger === undefined) {
+        socket.destroy();
+        return;
+      }
+      this.connections.delete(stranger);
+      stranger.destroy();
+    }
+    this.connections.set(socket, false);
+    // Node's header timeout starts with the first byte: a connection that
+    // sends none would be kept for ever.
+    const timer = setTimeout(() => socket.bytesRead === 0 && socket.destroy(), this.limits.headersTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.connections.delete(socket);
+    });
+  }
+
+  /** A round is done: kept, and sent to every page. (Its actions are
+   * few: the recorder keeps at most ACTIONS_KEPT of them.) */
   readonly add = (round: Round): void => {
-    // A round that accepted thousands at once says so in thousands of
-    // actions: the page shows a screenful, and the count.
-    const sent = round.actions.length > ACTIONS_SENT ? { ...round, actions: round.actions.slice(0, ACTIONS_SENT), actionCount: round.actions.length } : round;
-    const message = event('round', sent);
+    const message = event('round', round);
     this.rounds.push(message);
     if (this.rounds.length > ROUNDS_KEPT) this.rounds.shift();
     this.broadcast(message);
@@ -188,12 +217,15 @@ export class LoopView {
     const problem = this.refusal(request, url);
     if (problem !== undefined) {
       this.refuse(request, response, 403, problem);
-    } else if (request.method === 'GET' && url.pathname === '/') {
+      return;
+    }
+    if (this.connections.has(request.socket)) this.connections.set(request.socket, true);
+    if (request.method === 'GET' && url.pathname === '/') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(this.page);
     } else if (request.method === 'GET' && url.pathname === '/events') {
       this.stream(request, response);
     } else if (request.method === 'GET' && url.pathname === '/recording') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.options.recording ?? null));
+      this.recording(url, response);
     } else if (request.method === 'POST' && url.pathname === '/command') {
       this.command(request, response);
     } else {
@@ -216,7 +248,7 @@ export class LoopView {
     // A name that is not this machine's, even one that resolves to it, is
     // how another site's page would reach the view (DNS rebinding).
     const host = request.headers.host ?? '';
-    if (!this.ownAddresses().includes(`http://${host}`)) return `the view is reached as 127.0.0.1, localhost or [::1] on port ${this.port}, not as ${host}`;
+    if (!this.ownAddresses().includes(`http://${host}`)) return `the view is reached as 127.0.0.1 or localhost on port ${this.port}, not as ${host}`;
     if (!sameSecret(url.searchParams.get('token') ?? '', this.token)) return 'a token is needed: use the address the server printed';
     const origin = request.headers.origin;
     if (origin !== undefined && !this.ownAddresses().includes(origin)) return `requests from ${origin} are not accepted`;
@@ -230,12 +262,16 @@ export class LoopView {
 
   private stream(request: IncomingMessage, response: ServerResponse): void {
     if (this.pages.size >= this.limits.maxStreams) {
-      this.refuse(request, response, 503, `${this.limits.maxStreams} pages are watching already: close one and reload`);
+      const pages = this.limits.maxStreams;
+      this.refuse(request, response, 503, `${howMany(pages, 'page')} ${pages === 1 ? 'is' : 'are'} watching already, the most the view serves: close one`);
       return;
     }
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    this.pages.set(response, { stalledSince: undefined });
+    this.pages.set(response, { stalledSince: undefined, statusOwed: false });
     response.on('close', () => this.pages.delete(response));
+    // A page that missed a change of the hold while its stream was full
+    // gets the status as soon as the stream has room again.
+    response.on('drain', () => this.send(response, ''));
     this.send(response, event('hello', { replay: this.options.recording !== undefined, hold: this.options.hold?.status }));
     // The newest rounds that fit in the stream's buffer, oldest first.
     let fit = this.rounds.length;
@@ -243,6 +279,28 @@ export class LoopView {
       bytes += this.rounds[fit - 1]!.length;
     }
     for (const message of this.rounds.slice(fit)) this.send(response, message);
+  }
+
+  /** A window of a recorded run: `?from=N&count=M` (from 0, at most
+   * RECORDING_WINDOW rounds), as `{ total, from, rounds }`. The page asks
+   * for the rounds around the one it shows; the recording is never sent,
+   * nor held, whole. */
+  private recording(url: URL, response: ServerResponse): void {
+    const recording = this.options.recording;
+    if (recording === undefined) {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('this view is live: there is no recording\n');
+      return;
+    }
+    const from = Math.max(0, Math.min(recording.total, Math.trunc(Number(url.searchParams.get('from') ?? 0)) || 0));
+    const count = Math.max(1, Math.min(RECORDING_WINDOW, Math.trunc(Number(url.searchParams.get('count') ?? RECORDING_WINDOW)) || RECORDING_WINDOW));
+    let rounds: Round[];
+    try {
+      rounds = recording.read(from, count);
+    } catch (error) {
+      response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ total: recording.total, from, rounds }));
   }
 
   private command(request: IncomingMessage, response: ServerResponse): void {
@@ -303,16 +361,20 @@ export class LoopView {
   }
 
   /** Writes to a page that has room: each stream holds at most its buffer
-   * and one message more. A page that has taken nothing for too long is
-   * cut off. */
+   * and one message more. A round it has no room for is missed; a change
+   * of the hold's status is not: the page gets the newest status once it
+   * has room, first. A page that has taken nothing for too long is cut off. */
   private send(page: ServerResponse, message: string): void {
     const stream = this.pages.get(page);
     if (stream === undefined || page.destroyed) return;
     if (page.writableLength <= this.limits.streamBufferBytes) {
       stream.stalledSince = undefined;
-      page.write(message);
+      if (stream.statusOwed && message !== this.lastStatus) page.write(this.lastStatus);
+      stream.statusOwed = false;
+      if (message !== '') page.write(message);
       return;
     }
+    if (message === this.lastStatus) stream.statusOwed = true;
     const now = Date.now();
     stream.stalledSince ??= now;
     if (now - stream.stalledSince >= this.limits.stalledStreamMs) {

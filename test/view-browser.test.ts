@@ -3,9 +3,11 @@
 // memory over thousands of rounds; its large type on a projector; a replay.
 
 import assert from 'node:assert/strict';
+import { type IncomingMessage, request } from 'node:http';
 import { describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
 import type { Round } from '../src/trace.js';
+import { recordingOf } from '../src/recording.js';
 import { LoopView } from '../src/view.js';
 import { RawClient, startServerProgram } from './helpers/chat.js';
 import { Browser, CHROMIUM } from './helpers/inspector.js';
@@ -15,7 +17,8 @@ const skip =
   (CHROMIUM === undefined && 'no headless Chromium is installed (Debian: apt-get install chromium-headless-shell; .ci/run installs it)');
 
 const status = `document.getElementById('status').textContent`;
-const shown = (id: string) => `!document.getElementById('${id}').hidden`;
+/** Whether an element is on the page: not hidden by any attribute or rule. */
+const shown = (id: string) => `document.getElementById('${id}').checkVisibility()`;
 
 /** A round like a busy class's: 200 connections in its state. */
 function classRound(round: number): Round {
@@ -55,6 +58,18 @@ async function feed(view: LoopView, browser: Browser, from: number, to: number):
       if (Date.now() > giveUpAt) throw new Error(`the page never drew round ${last}`);
     }
   }
+}
+
+/** An expression: which of these elements are not in view, in the window
+ * and in the panel that scrolls them, without scrolling either. */
+function outOfView(selectors: string[]): string {
+  return `${JSON.stringify(selectors)}.filter((selector) => {
+    const node = document.querySelector(selector);
+    if (node === null || !node.checkVisibility()) return true;
+    const box = node.getBoundingClientRect();
+    const panel = node.closest('section').getBoundingClientRect();
+    return box.top < Math.max(0, panel.top) || box.bottom > Math.min(innerHeight, panel.bottom);
+  })`;
 }
 
 async function heapMb(browser: Browser): Promise<number> {
@@ -108,6 +123,17 @@ describe('the loop view in Chromium', { skip }, () => {
         await browser.evaluate<string>(`document.getElementById('detail').textContent`),
         /ms asleep in select\(\), \d+ ms held by Pause, \d+ ms working/,
       );
+      const note = `document.getElementById('queue-note').textContent`;
+      assert.match(await browser.evaluate<string>(note), /^The loop is held in select\(\)/);
+      // A Step with nothing waiting: the round sleeps in select(), and the
+      // queue's panel says so, not that the loop is held.
+      await browser.evaluate(`document.getElementById('step').click()`);
+      await browser.until('stepping', `${status} === 'stepping: 1 round to run'`);
+      assert.match(await browser.evaluate<string>(note), /^Stepping: 1 round may run\. With nothing waiting, select\(\) sleeps until the next event/);
+      bob.send('stepped into');
+      assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>stepped into');
+      await browser.until('held after the step', `${status} === 'held in select()'`);
+      assert.match(await browser.evaluate<string>(note), /^The loop is held in select\(\)/);
       await browser.evaluate(`document.getElementById('resume').click()`);
       await browser.until('running again', `${status} === 'running'`);
       alice.send('after resume');
@@ -123,6 +149,35 @@ describe('the loop view in Chromium', { skip }, () => {
       browser.close();
       program.child.kill('SIGINT');
       await program.exited;
+    }
+  });
+
+  test("a page past the streams' cap shows the server's reason, and watches once a place is free", { timeout: 60_000 }, async () => {
+    const view = await LoopView.start({ port: 0, hold: new LoopHold(), limits: { maxStreams: 1 } });
+    const browser = await Browser.open();
+    // Another page takes the only place.
+    const other = await new Promise<IncomingMessage>((resolve, reject) =>
+      request({ host: '127.0.0.1', port: view.port, path: `/events?token=${view.token}` }, resolve)
+        .on('error', reject)
+        .end(),
+    );
+    try {
+      await browser.goto(view.url);
+      await browser.until('the refusal', `!document.getElementById('problem').hidden`);
+      assert.equal(
+        await browser.evaluate<string>(`document.getElementById('problem').textContent`),
+        'The server refused this page: 1 page is watching already, the most the view serves: close one (503). Trying again every 3 s.',
+      );
+      assert.equal(await browser.evaluate<string>(status), 'not watching');
+      other.destroy();
+      await browser.until('the page watching', `${status} === 'running'`);
+      assert.equal(await browser.evaluate<boolean>(`document.getElementById('problem').hidden`), true, 'the refusal gone');
+      view.add(classRound(1));
+      await browser.until('a round', `newest === 1`);
+    } finally {
+      other.destroy();
+      browser.close();
+      view.close();
     }
   });
 
@@ -212,7 +267,13 @@ describe('the loop view in Chromium', { skip }, () => {
       await browser.goto(view.url);
       await browser.until('the page running', `${status} === 'running'`);
       for (let round = 1; round <= 30; round++) view.add(classRound(round));
+      await browser.until('a round shown', `document.getElementById('did') !== null`);
+      // Running: what the loop did, and the state the recipe keeps, in view without scrolling.
+      assert.deepEqual(await browser.evaluate<string[]>(outOfView(['#did', '#round .action', '#state h2'])), []);
       hold.pause();
+      // Thirty rounds of a class fill the page's stream; the hold's status
+      // still reaches it.
+      await browser.until('held', `${status} === 'held in select()'`);
       await browser.until('the queue of 9,000 summarised', `document.getElementById('queued').textContent.includes('9000 events from 9000 sources')`);
       assert.ok((await browser.evaluate<number>(`document.querySelectorAll('#queued tr').length`)) <= 22, 'a screenful of the queue');
       const smallest = await browser.evaluate<{ size: number; text: string }>(`(() => {
@@ -248,6 +309,12 @@ describe('the loop view in Chromium', { skip }, () => {
       const { data } = await browser.page.send('Page.captureScreenshot', { format: 'png' });
       const png = Buffer.from(data, 'base64');
       assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [1280, 800], 'a 1280x800 picture');
+      // Held: what the loop did, and the queue, in view without scrolling.
+      assert.deepEqual(await browser.evaluate<string[]>(outOfView(['#did', '#round .action', '#queue h2', '#queued p'])), []);
+      // The explanation of the outputs is on the page once, not in each round.
+      await browser.evaluate(`document.querySelector('#rounds li:nth-child(2)').click()`);
+      assert.equal(await browser.evaluate<number>(`document.querySelectorAll('.why').length`), 1);
+      assert.equal(await browser.evaluate<number>(`document.querySelectorAll('#round .why').length`), 0);
 
       // 150 % zoom: the same screen, 853 CSS pixels wide.
       await browser.page.send('Emulation.setDeviceMetricsOverride', { width: 853, height: 533, deviceScaleFactor: 1.5, mobile: false });
@@ -265,6 +332,8 @@ describe('the loop view in Chromium', { skip }, () => {
         return cut;
       })()`);
       assert.deepEqual(cut, []);
+      // Held, the queue is what fills: it is in view at 150 % too.
+      assert.deepEqual(await browser.evaluate<string[]>(outOfView(['#queue h2', '#queued p', '#round h2'])), []);
     } finally {
       browser.close();
       view.close();
@@ -273,7 +342,7 @@ describe('the loop view in Chromium', { skip }, () => {
 
   test('a replay of 1,009 rounds opens on its first round, shown in the list; arrow keys step; only replay controls', { timeout: 60_000 }, async () => {
     const recording = Array.from({ length: 1009 }, (_, at) => classRound(at + 1));
-    const view = await LoopView.start({ port: 0, recording });
+    const view = await LoopView.start({ port: 0, recording: recordingOf(recording) });
     const browser = await Browser.open();
     try {
       await browser.goto(view.url);
@@ -298,7 +367,13 @@ describe('the loop view in Chromium', { skip }, () => {
       await key('ArrowLeft');
       await browser.until('round 2', `document.querySelector('#detail h2').textContent === 'Round 2'`);
       await browser.evaluate(`for (let i = 0; i < 600; i++) document.getElementById('forward').click()`);
+      await browser.until('round 602', `document.querySelector('#detail h2').textContent === 'Round 602'`);
       assert.equal(await browser.evaluate<string>(`document.querySelector('#rounds li.chosen')?.dataset.round`), '602', 'the list follows the chosen round');
+      assert.ok((await browser.evaluate<number>(`rounds.length`)) <= 200, 'the page holds a window of the recording');
+      await browser.evaluate(`for (let i = 0; i < 2000; i++) document.getElementById('forward').click()`);
+      await browser.until('the last round', `document.querySelector('#detail h2').textContent === 'Round 1009'`);
+      await key('ArrowLeft');
+      await browser.until('round 1008', `document.querySelector('#detail h2').textContent === 'Round 1008'`);
     } finally {
       browser.close();
       view.close();

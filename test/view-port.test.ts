@@ -5,11 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
 import type { Round } from '../src/trace.js';
+import { recordingOf } from '../src/recording.js';
 import { LoopView } from '../src/view.js';
 import { openDescriptors, RawClient, startServerProgram, within } from './helpers/chat.js';
 
@@ -54,8 +55,8 @@ function bigRound(round: number, bytes: number): Round {
 }
 
 describe("the view's connections", () => {
-  test('more connections than the cap are closed at once; idle ones are closed after the header timeout; then the page loads again', async () => {
-    const view = await LoopView.start({ port: 0, recording: [], limits: { maxConnections: 4, headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+  test('past the cap each newcomer takes the place of the oldest idle one; idle ones are closed after the header timeout; then the page loads again', async () => {
+    const view = await LoopView.start({ port: 0, recording: recordingOf([]), limits: { maxConnections: 4, headersTimeoutMs: 300, requestTimeoutMs: 600 } });
     const sockets = await Promise.all(Array.from({ length: 20 }, () => open(view.port)));
     let closed = 0;
     const allClosed = Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve)).then(() => (closed += 1))));
@@ -73,8 +74,68 @@ describe("the view's connections", () => {
     view.close();
   });
 
+  test('a neighbour holding every connection idle cannot shut out the page with the token, nor push out its stream', async (t) => {
+    const view = await LoopView.start({ port: 0, hold: new LoopHold(), limits: { maxConnections: 4, headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+    // The neighbour's script: the cap's worth of idle connections, each
+    // reopened as soon as it is closed.
+    let neighbourGoesOn = true;
+    const neighbour = new Set<Socket>();
+    const knock = (): void => {
+      const socket = connect({ port: view.port, host: '127.0.0.1' });
+      socket.on('error', () => {});
+      neighbour.add(socket);
+      socket.once('close', () => {
+        neighbour.delete(socket);
+        if (neighbourGoesOn) knock();
+      });
+    };
+    const burst: Socket[] = [];
+    t.after(() => {
+      neighbourGoesOn = false;
+      for (const socket of [...neighbour, ...burst]) socket.destroy();
+      view.close();
+    });
+    for (let each = 0; each < 4; each++) knock();
+    await within(
+      5000,
+      'the neighbour connected',
+      (async () => {
+        while ([...neighbour].filter((socket) => !socket.connecting).length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+      })(),
+    );
+    // Every load of the page, every command, is answered.
+    for (let load = 0; load < 10; load++) {
+      assert.equal((await ask(view.port, `/?token=${view.token}`, { headers: { connection: 'close' } })).status, 200, `page load ${load + 1}`);
+    }
+    const command = await ask(view.port, `/command?token=${view.token}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', connection: 'close' },
+      body: '{"command":"pause"}',
+    });
+    assert.equal(command.status, 204, 'Pause answered');
+    // The page's stream stays through a burst of the neighbour's connections.
+    const stream = await new Promise<IncomingMessage>((resolve, reject) =>
+      request({ host: '127.0.0.1', port: view.port, path: `/events?token=${view.token}` }, resolve)
+        .on('error', reject)
+        .end(),
+    );
+    let received = '';
+    stream.setEncoding('utf8').on('data', (text: string) => (received += text));
+    burst.push(...(await Promise.all(Array.from({ length: 20 }, () => open(view.port)))));
+    view.add(bigRound(1, 10));
+    await within(
+      5000,
+      'the round after the burst',
+      (async () => {
+        while (!received.includes('"round":1')) await new Promise((resolve) => setTimeout(resolve, 10));
+      })(),
+    );
+    assert.equal(view.streams, 1, 'the stream was not pushed out');
+    stream.destroy();
+  });
+
   test('a request whose headers trickle in is closed after the header timeout', async () => {
-    const view = await LoopView.start({ port: 0, recording: [], limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+    const view = await LoopView.start({ port: 0, recording: recordingOf([]), limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
     const socket = await open(view.port);
     let reply = '';
     socket.setEncoding('latin1').on('data', (text: string) => (reply += text));
@@ -189,7 +250,7 @@ describe("the view's event streams", () => {
 });
 
 describe('loopback names', () => {
-  test('the page as localhost or [::1] may command; another name, or another origin, may not', async () => {
+  test('the page as localhost or [::1] may command; another name, or another origin, may not; nothing listens on [::1]', async () => {
     const hold = new LoopHold();
     const view = await LoopView.start({ port: 0, hold });
     const command = (host: string, origin: string) =>
@@ -203,12 +264,16 @@ describe('loopback names', () => {
     }
     assert.deepEqual(await command(`rebound.example:${view.port}`, `http://rebound.example:${view.port}`), {
       status: 403,
-      body: `the view is reached as 127.0.0.1, localhost or [::1] on port ${view.port}, not as rebound.example:${view.port}\n`,
+      body: `the view is reached as 127.0.0.1 or localhost on port ${view.port}, not as rebound.example:${view.port}\n`,
     });
     assert.deepEqual(await command(`localhost:${view.port}`, 'http://evil.example'), {
       status: 403,
       body: 'requests from http://evil.example are not accepted\n',
     });
+    // It listens on IPv4 only, as README says: http://[::1]:PORT/ finds nothing.
+    const v6 = connect({ port: view.port, host: '::1' });
+    const [error] = (await once(v6, 'error')) as [NodeJS.ErrnoException];
+    assert.match(error.code ?? '', /^(ECONNREFUSED|EADDRNOTAVAIL|ENETUNREACH|EAFNOSUPPORT)$/);
     view.close();
   });
 });

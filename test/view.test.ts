@@ -2,13 +2,14 @@
 // checks, the event stream, and holding and stepping the real loop.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type HoldStatus, LoopHold } from '../src/hold.js';
-import { formatRound, type Round } from '../src/trace.js';
+import { formatRound, type Round, RoundRecorder } from '../src/trace.js';
+import { RecordingFile, recordingOf } from '../src/recording.js';
 import { LoopView, type QueueSummary } from '../src/view.js';
 import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
 
@@ -172,8 +173,6 @@ describe('recording and replay', () => {
   test('--record writes the very rounds --trace prints; the replay serves them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
     const file = join(dir, 'rounds.jsonl');
-    // A file already there, readable by all: the recording makes it private.
-    writeFileSync(file, 'old\n', { mode: 0o644 });
     const { program, port } = await startServerProgram(['--trace', '--record', file]);
     assert.equal(statSync(file).mode & 0o777, 0o600, "the recording holds everyone's chat: its owner only may read it");
     const alice = await RawClient.join(port, 'alice');
@@ -196,17 +195,109 @@ describe('recording and replay', () => {
 
     const replay = ChildProgram.start('scripts/replay.ts', [file]);
     const url = new URL(/http:\S+/.exec(await replay.line(/^Loop view \(a replay of \d+ rounds\): /))![0]);
-    const served = await fetchView(Number(url.port), `/recording?token=${url.searchParams.get('token')}`);
-    assert.deepEqual(JSON.parse(served.body), recorded);
+    const served = await fetchView(Number(url.port), `/recording?token=${url.searchParams.get('token')}&from=1&count=2`);
+    assert.deepEqual(JSON.parse(served.body), { total: recorded.length, from: 1, rounds: recorded.slice(1, 3) });
     replay.child.kill('SIGINT');
     await replay.exited;
+    rmSync(dir, { recursive: true });
+  });
+
+  test('a round keeps 100 of its actions and counts the rest: its record is bounded, its --trace line says how many were left out', () => {
+    const recorder = new RoundRecorder(String);
+    const rounds: Round[] = [];
+    recorder.onRound((round) => rounds.push(round));
+    for (const actions of [6980, 1]) {
+      recorder.selecting(['server'], []);
+      recorder.selected(['server'], []);
+      for (let each = 1; each <= actions; each++) recorder.did(`server: accepted connection ${each} from 127.0.0.1`);
+      recorder.done();
+    }
+    const [flood, quiet] = rounds;
+    assert.equal(flood!.actions.length, 100);
+    assert.equal(flood!.actionCount, 6980);
+    assert.equal(flood!.actions.at(-1), 'server: accepted connection 100 from 127.0.0.1');
+    assert.ok(JSON.stringify(flood).length < 6000, `a round of 6,980 actions recorded in ${JSON.stringify(flood).length} bytes`);
+    assert.match(formatRound(flood!), /; server: accepted connection 100 from 127\.0\.0\.1; and 6880 more$/);
+    assert.equal(quiet!.actionCount, 1);
+    assert.match(formatRound(quiet!), /\| server: accepted connection 1 from 127\.0\.0\.1$/);
+  });
+
+  test('a replay reads a window at a time: at most 500 rounds an answer, an older recording capped as it is read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-replay-'));
+    const file = join(dir, 'old.jsonl');
+    const round = (number: number, actions: number): Round => ({
+      round: number,
+      at: 0,
+      inputs: ['server'],
+      inputCount: 1,
+      outputs: [],
+      outputCount: 0,
+      readable: ['server'],
+      readableCount: 1,
+      writable: [],
+      writableCount: 0,
+      actions: Array.from({ length: actions }, (_, each) => `server: accepted connection ${each + 1} from 127.0.0.1`),
+      waitedMs: 0,
+      workedMs: 0,
+    });
+    // A recording made before rounds were capped: round 2 holds 6,980 actions.
+    writeFileSync(file, `${Array.from({ length: 1200 }, (_, at) => JSON.stringify(round(at + 1, at === 1 ? 6980 : 1))).join('\n')}\n`);
+    const recording = await RecordingFile.open(file);
+    assert.equal(recording.total, 1200);
+    const [first, second] = recording.read(0, 2);
+    assert.equal(first!.actions.length, 1);
+    assert.deepEqual([second!.actions.length, second!.actionCount], [100, 6980]);
+    const view = await LoopView.start({ port: 0, recording });
+    const window = JSON.parse((await fetchView(view.port, `/recording?token=${view.token}&from=1000&count=100000`)).body) as {
+      total: number;
+      from: number;
+      rounds: Round[];
+    };
+    assert.deepEqual([window.total, window.from, window.rounds.length, window.rounds[0]!.round], [1200, 1000, 200, 1001]);
+    const most = JSON.parse((await fetchView(view.port, `/recording?token=${view.token}&from=0&count=100000`)).body) as { rounds: Round[] };
+    assert.equal(most.rounds.length, 500, 'at most 500 rounds an answer');
+    view.close();
+    recording.close();
+
+    writeFileSync(file, `${JSON.stringify(round(1, 1))}\n{"not":"a round"}\n`);
+    const replay = ChildProgram.start('scripts/replay.ts', [file]);
+    assert.deepEqual(await replay.exited, { code: 1, signal: null });
+    assert.equal(replay.stderr, `Cannot replay ${file}: line 2 is not a round of the loop\n`);
+    rmSync(dir, { recursive: true });
+  });
+});
+
+describe('scripts/server.ts --record', () => {
+  /** Starts the server recording to `file`; it must refuse at once. */
+  async function refused(file: string): Promise<string> {
+    const program = ChildProgram.start('scripts/server.ts', ['--port', '0', '--record', file]);
+    assert.deepEqual(await program.exited, { code: 1, signal: null });
+    assert.deepEqual(program.output, [], 'it never listened');
+    return program.stderr;
+  }
+
+  test('a file that exists, or a link, is refused in one line naming it, and nothing in it is lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
+    const lastWeek = join(dir, 'last-week.jsonl');
+    writeFileSync(lastWeek, 'last week\n', { mode: 0o600 });
+    assert.equal(await refused(lastWeek), `Cannot record to ${lastWeek}: it exists already, and a recording never replaces a file: give a new name\n`);
+    const link = join(dir, 'link.jsonl');
+    symlinkSync(lastWeek, link);
+    assert.equal(await refused(link), `Cannot record to ${link}: it exists already, and a recording never replaces a file: give a new name\n`);
+    const dangling = join(dir, 'dangling.jsonl');
+    symlinkSync(join(dir, 'not-yet.jsonl'), dangling);
+    assert.equal(await refused(dangling), `Cannot record to ${dangling}: it exists already, and a recording never replaces a file: give a new name\n`);
+    assert.equal(existsSync(join(dir, 'not-yet.jsonl')), false, 'no file made through the link');
+    assert.equal(readFileSync(lastWeek, 'utf8'), 'last week\n');
+    const nowhere = join(dir, 'no-such-folder', 'rounds.jsonl');
+    assert.equal(await refused(nowhere), `Cannot record to ${nowhere}: its folder does not exist\n`);
     rmSync(dir, { recursive: true });
   });
 });
 
 describe('scripts/server.ts --view', () => {
   test('a view port in use is one line and exit code 1, before the chat server listens', async () => {
-    const taken = await LoopView.start({ port: 0, recording: [] });
+    const taken = await LoopView.start({ port: 0, recording: recordingOf([]) });
     const program = ChildProgram.start('scripts/server.ts', ['--port', '0', '--view', String(taken.port)]);
     assert.deepEqual(await program.exited, { code: 1, signal: null });
     assert.equal(program.stderr, `Cannot serve the loop view on 127.0.0.1:${taken.port}: port ${taken.port} is already in use\n`);
