@@ -205,9 +205,11 @@ export class Connection<TInbox extends Inbox> {
    * it writes to: in a room of 10,000, asking each socket costs more than
    * the write itself). A socket that fails is destroyed, and Node forgets
    * what it kept then: the count from just before the failure stands, and
-   * says what never left this side. */
-  private readonly noteLeftInNode = (): void => {
-    if (!this.socket.destroyed) this.leftInNode = this.socket.writableLength;
+   * says what never left this side. (A write's callback may be told of
+   * the failure before the socket is destroyed: Node 22 and later clear
+   * what they kept first.) */
+  private readonly noteLeftInNode = (error?: Error | null): void => {
+    if (!error && !this.socket.destroyed) this.leftInNode = this.socket.writableLength;
   };
 
   /** Python's `sock.send(data)`, except that it never blocks: the data
