@@ -123,9 +123,27 @@ test('the walk in docs/DEBUGGING.md stops where it says, in order, with the valu
   }
 });
 
-test('node inspect first shows what docs/DEBUGGING.md says, and `cont` runs the server', async () => {
-  const first = /`(Break on start in [^`]+)`/.exec(DOC)?.[1];
+/** The `node inspect` part of the doc, up to the next way of watching. */
+const NODE_INSPECT = /\*\*`node inspect`\.\*\*([\s\S]*?)\*\*Just watching\.\*\*/.exec(DOC)?.[1] ?? '';
+
+/** A transcript's line of output as a pattern: `...` stands for anything
+ * (a column, a port), and 8800, the port the doc starts the server on, for
+ * the port the server took. node inspect may print it after its prompt,
+ * once or more, and a backspace that takes the prompt back. */
+function printed(expected: string, port: string): RegExp {
+  const parts = expected.split('...').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replaceAll('8800', port));
+  return new RegExp(`^(?:debug> |\\x08)*${parts.join('.*')}$`);
+}
+
+test('node inspect does what docs/DEBUGGING.md says, command by command', { timeout: 120_000 }, async () => {
+  const first = /`(Break on start in [^`]+)`/.exec(NODE_INSPECT)?.[1];
   assert.ok(first, 'the doc says what node inspect shows first');
+  const transcripts = [...NODE_INSPECT.matchAll(/```text\n([\s\S]*?)```/g)].map((match) => match[1]!.trimEnd().split('\n'));
+  assert.equal(transcripts.length, 3, 'the doc types into node inspect at three moments: at the start, once alice connects, once she says hello');
+  const aliceCommand = /`npx tsx scripts\/client\.ts ([^`]+)`/.exec(NODE_INSPECT)?.[1];
+  assert.ok(aliceCommand, 'the doc says how to start alice');
+  assert.match(NODE_INSPECT, /Type `hello` there/, 'the doc says to type hello in alice');
+
   // The doc's command, on a free port, with the inspector on a free port too.
   const child = spawn(process.execPath, ['inspect', '--port=0', 'scripts/server.ts', '--port', '0'], {
     cwd: ROOT,
@@ -133,13 +151,32 @@ test('node inspect first shows what docs/DEBUGGING.md says, and `cont` runs the 
     stdio: 'pipe',
   });
   const inspect = new ChildProgram(child);
+  let alice: ChildProgram | undefined;
+  let port = '';
+  /** Types each command of a transcript once what came before it has appeared. */
+  const follow = async (transcript: string[], moment: string) => {
+    for (const line of transcript) {
+      const command = /^debug> (.*)$/.exec(line)?.[1];
+      if (command !== undefined) {
+        child.stdin.write(`${command}\n`);
+        continue;
+      }
+      const shown = await within(30_000, `${moment}: node inspect printing "${line}"`, inspect.line(printed(line, port || '\\d+')));
+      port ||= /Server listening to port: (\d+)/.exec(shown)?.[1] ?? '';
+    }
+  };
   try {
-    await within(30_000, `node inspect printing "${first}"`, inspect.line(new RegExp(first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))));
-    child.stdin.write('cont\n');
-    await within(30_000, 'the server starting after cont', inspect.line(/Server listening to port: \d+ \.\.\./));
-    child.stdin.write('.exit\n');
+    await within(30_000, `node inspect printing "${first}"`, inspect.line(printed(first, '')));
+    await follow(transcripts[0]!, 'at the start');
+    assert.match(port, /^\d+$/, 'the server listens');
+    alice = ChildProgram.start('scripts/client.ts', [...aliceCommand.split(' '), '--port', port]);
+    await follow(transcripts[1]!, 'once alice connects');
+    await within(30_000, 'alice joining', alice.line(/^Now connected to chat server@ port \d+$/));
+    alice.child.stdin.write('hello\n');
+    await follow(transcripts[2]!, 'once alice says hello');
     assert.deepEqual(await within(30_000, 'node inspect leaving on .exit', inspect.exited), { code: 0, signal: null });
   } finally {
     child.kill('SIGKILL');
+    alice?.child.kill('SIGKILL');
   }
 });
