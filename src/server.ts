@@ -203,6 +203,7 @@ export class ChatServer {
         // when one of them has drained or broken, and the policy sees it.
         const outputs = this.policy.congestedClients;
         this.trace?.selecting(watched, outputs);
+        // No try here: this select() never throws; sighandler's interrupt() ends it, in place of the recipe's `except select.error: break`.
         const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.connectionLog.timeToSummary()));
         this.trace?.selected(readable, writable, this.options.hold?.heldMs ?? 0);
         for (const sock of readable) {
@@ -431,8 +432,9 @@ export class ChatServer {
   }
 
   /** `for output in self.outputs: if output != sock: send(output, msg)`.
-   * The original pickles the message again for every output; the bytes are
-   * the same each time, so here they are made once per pickle shape. */
+   * It does not call `send`: the recipe's `send(output, msg)` pickles the
+   * message again for every output, but the bytes are the same each time,
+   * so here one frame is encoded once per pickle shape and written to many. */
   private broadcast(msg: string, sender?: ChatConnection): number {
     const frames: Partial<Record<PickleShape, Buffer>> = {};
     let told = 0;

@@ -284,7 +284,7 @@ export class LoopView {
   /** A window of a recorded run: `?from=N&count=M` (from 0, at most
    * RECORDING_WINDOW rounds), as `{ total, from, rounds }`. The page asks
    * for the rounds around the one it shows; the recording is never sent,
-   * nor held, whole. */
+   * nor kept, whole. */
   private recording(url: URL, response: ServerResponse): void {
     const recording = this.options.recording;
     if (recording === undefined) {

@@ -48,8 +48,8 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private first = 0;
   private offset = 0;
-  private heldBytes = 0;
-  /** Whole frames among the bytes held. */
+  private keptBytes = 0;
+  /** Whole frames among the bytes kept. */
   private wholeFrames = 0;
   /** The last frame begun, as far as its bytes have come: its header, then
    * how much of its payload is still to come. A buffer of the announced size
@@ -75,7 +75,7 @@ export class FrameDecoder {
     const scanned = this.scan(chunk);
     if (scanned === 0) return;
     this.chunks.push(scanned === chunk.length ? chunk : chunk.subarray(0, scanned));
-    this.heldBytes += scanned;
+    this.keptBytes += scanned;
   }
 
   /** The next whole frame's payload, or undefined if none is complete yet.
@@ -95,9 +95,9 @@ export class FrameDecoder {
     return this.wholeFrames > 0 || this.failure !== undefined;
   }
 
-  /** Bytes held: whole frames not yet taken, and the part of the next one. */
+  /** Bytes kept: whole frames not yet taken, and the part of the next one. */
   get bufferedBytes(): number {
-    return this.heldBytes;
+    return this.keptBytes;
   }
 
   /** Frames whose first byte has arrived, the one being filled included. */
@@ -164,10 +164,10 @@ export class FrameDecoder {
     return undefined;
   }
 
-  /** The next `size` bytes held: a slice of the chunk they came in, or, when
+  /** The next `size` bytes kept: a slice of the chunk they came in, or, when
    * they came in several, a copy of them joined. */
   private take(size: number): Buffer {
-    this.heldBytes -= size;
+    this.keptBytes -= size;
     const chunk = this.chunks[this.first];
     if (chunk !== undefined && chunk.length - this.offset >= size) {
       const bytes = chunk.subarray(this.offset, this.offset + size);

@@ -1,15 +1,17 @@
-// A hand-written reactor: Node's socket events, gathered so that a plain
-// `while (running) { await select(inputs, outputs) }` loop can consume them,
-// as the original consumes `select.select(inputs, outputs, [])`.
+// A hand-written reactor: a loop that waits until some of its sources are
+// ready, then handles them. Node's socket events are gathered here so that a
+// plain `while (running) { await select(inputs, outputs) }` loop can consume
+// them, as the original consumes `select.select(inputs, outputs, [])`.
 //
 // Node has no select(). It runs its own loop (libuv, over epoll) and calls a
 // function for each event. Here those functions do one thing only: push the
 // event into one queue. `select()` then plays the kernel's part: it applies
-// the queued events to the sources (bytes into a socket's inbox, a new
-// connection into the listener's backlog, a line into the console), answers
-// which of the sources it was asked about are ready, and when none is, it
-// sleeps until an event arrives. The program's own logic runs in its loop,
-// never in a callback.
+// the queued events to the sources (bytes into a socket's inbox, which is
+// what the socket received that the loop has not taken yet; a new connection
+// into the listener's backlog; a line into the console), answers which of
+// the sources it was asked about are ready, and when none is, it sleeps until
+// an event arrives. The program's own logic runs in its loop, never in a
+// callback. A round is one select() plus the loop's work on its answer.
 //
 // This file is the core, and a first read may stop at its end. The sources
 // select() watches are in sources.ts. The rest is what a real server adds,
@@ -25,6 +27,9 @@ import { Gathering } from './gather.js';
 import { Outboxes } from './outbox.js';
 import { Connection, Console, type Inbox, Listener, type ListenerOptions, type Source } from './sources.js';
 
+/** One turn of Node's event loop, in which it runs pending I/O callbacks. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export class Reactor<TInbox extends Inbox = Inbox> {
   /** The one queue: Node's callbacks push events here, and do nothing else. */
   private readonly events: ReactorEvent[] = [];
@@ -38,7 +43,9 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   readonly outboxes = new Outboxes();
   private readonly gathering = new Gathering(nextTurn);
   private readonly alarm = new Alarm(() => this.wakeUp?.());
+  /** The loop view's Pause/Step (src/hold.ts), if any. */
   private readonly hold: Hold | undefined;
+  /** A parameter because the reactor knows nothing of the wire format: the inbox decides what is whole. */
   readonly makeInbox: () => TInbox;
 
   constructor(options: ReactorOptions<TInbox>) {
@@ -51,26 +58,29 @@ export class Reactor<TInbox extends Inbox = Inbox> {
    *
    * Resolves to the inputs that are readable and the outputs that are
    * writable. Readable: a listener with a connection to accept; a
-   * connection whose inbox holds something whole, whose peer has hung up, or
+   * connection whose inbox has at least one complete item (the inbox
+   * decides what is complete; see sources.ts), whose peer has hung up, or
    * which failed; a console with a line or at end of input. Writable: a
-   * connection that had output waiting in Node and has since drained it,
-   * or that failed. A select() with nothing ready sleeps until an event
-   * comes, `timeoutMs` passes (then all lists are empty), or `interrupt()`
-   * is called. It also returns, lists empty, when the input budget is spent
+   * connection that had output waiting in Node and has since drained it, or
+   * that failed. Unlike the kernel's select(), an idle socket is not
+   * writable: only a drain, once, makes it so (the recipe's defect 1,
+   * docs/ERRATA.md, fixed). A select() with nothing ready sleeps until an
+   * event comes, `timeoutMs` passes (then all lists are empty), or
+   * `interrupt()` is called. It also returns, lists empty, when the input
+   * budget (the input kept in memory for all connections; flow.ts) is spent
    * and every read has stopped: only the loop can free input, by taking it
-   * or by cutting someone off (see `Flow.inputBytes`). */
+   * or by cutting someone off. */
   async select<TInput extends Source, TOutput extends Connection<TInbox>>(
     inputs: readonly TInput[],
     outputs: readonly TOutput[],
     timeoutMs?: number,
   ): Promise<SelectResult<TInput, TOutput>> {
-    // The last round is over: what it wrote leaves now, one write per socket.
-    // (While more is ready to take at once, outbox.ts may keep it a few
-    // rounds more, to leave with theirs; never while the loop sleeps or is held.)
+    // The last round is over: its writes leave now, one write per socket. If
+    // input is already waiting, outbox.ts may keep these writes a few rounds
+    // and send them with those rounds' writes, but never past a sleep or a Pause.
     const moreReady = inputs.some((source) => source.readable) && !this.hold?.isHeld;
     this.outboxes.roundOver(moreReady);
-    // Held by the loop view's Pause (src/hold.ts), the loop waits here;
-    // Node's callbacks go on filling the queue.
+    // Held by the loop view's Pause, the loop waits here; Node's callbacks go on filling the queue.
     await this.hold?.enter();
     // Node reads from the connections watched now, and from no other.
     this.flow.watch(inputs);
@@ -82,41 +92,39 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     for (;;) {
       this.applyEvents();
       const readable = inputs.filter((source) => source.readable);
-      // Like select(), a socket that failed counts as writable: the next
-      // write would tell, so the loop should look at it.
+      // Like select(), a failed socket counts as writable: the next write would tell.
       const writable = outputs.filter((connection) => connection.drained || connection.error !== undefined);
-      const ready = readable.length > 0 || writable.length > 0;
       // Done: select() has its answer, an empty one if nothing is ready.
-      const done = ready || this.interrupted || this.flow.overBudget || performance.now() >= deadline;
+      const done = readable.length > 0 || writable.length > 0 || this.interrupted || this.flow.overBudget || performance.now() >= deadline;
       if (done && nodeHadATurn) {
         this.interrupted = false;
         for (const connection of writable) connection.drained = false;
-        this.flow.reported(readable); // their inboxes are counted again next time
-        this.hold?.leaveSelect(); // the round is the loop's now
+        // flow.ts measures their inboxes against the budget at the next select().
+        this.flow.reported(readable);
+        this.hold?.leaveSelect(); // tells the loop view that select() is over
         return [readable, writable, []];
       }
       if (done) {
         // Something is ready already. Still let Node run the callbacks of
-        // whatever I/O is pending first, as select() looks at every
-        // descriptor even when one is ready: without this a busy loop would
-        // never let Node read the other sockets or deliver a signal.
+        // pending I/O first, as select() looks at every descriptor: else a
+        // busy loop would never let Node read other sockets or deliver a signal.
         await nextTurn();
       } else {
-        // Nothing is ready: the process sleeps here, as select() sleeps in
-        // the kernel, until an event or the deadline wakes it.
+        // Nothing is ready: sleep, as select() sleeps in the kernel, until an event or the deadline.
         await this.sleep(deadline);
       }
       nodeHadATurn = true;
-      // Connections that keep coming are taken together, over a few more turns.
+      // While connections keep arriving, wait a few more turns so that one
+      // round accepts them all (gather.ts).
       await this.gathering.gather();
-      // Held while select() slept: what woke it waits in the queue, and
-      // the round it would start is held, unless a Step let this one run.
+      // If Pause was pressed while select() slept, wait here: the event that
+      // woke it stays queued and no round starts, unless Step allows one.
       await this.hold?.pass();
     }
   }
 
-  /** Ends the current or next select() at once with nothing ready, as a
-   * signal interrupts select() in Python. */
+  /** Makes the current (or next) select() return without waiting for readiness (with whatever
+   * is ready by then): the port's stand-in for the recipe's `except select.error: break`. */
   interrupt(): void {
     this.interrupted = true;
     this.wakeUp?.();
@@ -138,9 +146,8 @@ export class Reactor<TInbox extends Inbox = Inbox> {
 
   private sleep(deadline: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      // The first event ends the sleep, but the loop runs after the rest of
-      // this turn of Node's loop, so that events that arrived together are
-      // handled in one round.
+      // The first event ends the sleep, but the program's loop resumes only after the rest of
+      // this turn of Node's event loop, so that events that arrived together share one round.
       this.wakeUp = () => {
         this.wakeUp = undefined;
         this.alarm.quiet();
@@ -167,20 +174,17 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     }
   }
 
-  /** Watches a listening server: it becomes readable when a connection
-   * waits to be accepted. */
+  /** Watches a listening server: readable when a connection waits. */
   listen(server: Server, options: ListenerOptions = {}): Listener<TInbox> {
     return new Listener(this, server, options);
   }
 
-  /** Watches a connected socket: one a listener accepted, or one this
-   * program connected itself. */
+  /** Watches a socket a listener accepted or this program connected. */
   connection(socket: Socket): Connection<TInbox> {
     return new Connection(this, socket, this.nextConnectionId++);
   }
 
-  /** Watches lines typed on a console: readable when a line waits, and for
-   * good once input has ended (as stdin is at end of file). */
+  /** Watches a console: readable when a line waits, and for good at its end. */
   console(lines: ReadlineInterface): Console {
     const console = new Console(this, lines);
     this.flow.addConsole(console);
@@ -193,8 +197,7 @@ export class Reactor<TInbox extends Inbox = Inbox> {
     this.flow.forget(connection);
   }
 
-  /** What waits in the queue for the next select(), by kind and source:
-   * the loop view shows it piling up while the loop is held. */
+  /** The queue for the next select(), by kind and source (for the loop view). */
   queued(): QueuedEvents[] {
     const bySource = new Map<Source, Map<ReactorEvent['kind'], QueuedEvents>>();
     for (const event of this.events) {
@@ -210,32 +213,29 @@ export class Reactor<TInbox extends Inbox = Inbox> {
   }
 }
 
-/** One turn of Node's loop: the callbacks of pending I/O run first. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 export interface ReactorOptions<TInbox extends Inbox> extends FlowOptions {
   /** Makes the inbox of each accepted or connected socket. */
   makeInbox: () => TInbox;
-  /** Something that may hold the loop in select() (the loop view's Pause
-   * and Step, src/hold.ts). */
+  /** What may hold the loop in select(): the loop view's Pause/Step (src/hold.ts). */
   hold?: Hold;
 }
 
-/** What holds the loop, asked where select() waits: as it starts (once the
- * last round's output has gone), and each time it wakes, before it looks at
- * what arrived, so that a loop held while asleep serves nothing. */
+/** What holds the loop, asked where select() waits. */
 export interface Hold {
   /** No round may run unless a Step lets it. */
   readonly isHeld: boolean;
+  /** As select() starts, once the last round's output has gone: resolves when a round may run. */
   enter(): Promise<void>;
+  /** Each time select() wakes, before it looks at what arrived: a loop held while asleep serves nothing. */
   pass(): Promise<void>;
+  /** select() returns: the round is the loop's until its next select(). */
   leaveSelect(): void;
 }
 
 /** What Node's callbacks push: one kind per callback. */
 type ReactorEvent =
   | { kind: 'connection'; listener: Listener<Inbox>; connection: Connection<Inbox> }
-  | { kind: 'refused'; listener: Listener<Inbox>; remoteAddress: string }
+  | { kind: 'refused'; listener: Listener<Inbox>; remoteAddress: string } // a newcomer the listener closed at once: it has as many sockets open as it may
   | { kind: 'data'; connection: Connection<Inbox>; chunk: Buffer }
   | { kind: 'end'; connection: Connection<Inbox> }
   | { kind: 'error'; connection: Connection<Inbox>; error: Error }

@@ -55,7 +55,7 @@ export class Listener<TInbox extends Inbox> {
    * in the backlog or still in the reactor's queue. */
   private readonly unaccepted = new Set<Connection<TInbox>>();
   /** Connections closed at once since the loop last looked, because the
-   * listener held as many as it may; and where the last one came from. */
+   * listener had as many open as it may; and where the last one came from. */
   refused = 0;
   lastRefused = '';
 
