@@ -131,6 +131,13 @@ test('every command block in docs/ERRATA.md works pasted in order, on a free por
   });
 });
 
+test('docs/ERRATA.md says, before its first block, that the blocks use port 8800 and to stop your own server first', () => {
+  const doc = readFileSync(join(ROOT, 'docs/ERRATA.md'), 'utf8');
+  const beforeBlocks = doc.slice(0, doc.indexOf('```sh'));
+  assert.match(beforeBlocks, new RegExp(`the blocks use port ${DOCUMENTED_PORT}`));
+  assert.match(beforeBlocks, /Stop your own server first, or change \d+ in every\s+block to a free port/);
+});
+
 test('the guard refuses port 8800 to the Python programs the blocks start', { skip }, () => {
   // Proves the guard above works, without touching port 8800: the refusal
   // comes before any socket call reaches the kernel.
