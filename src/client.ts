@@ -118,12 +118,16 @@ export class ChatClient {
     const { terminal } = this;
     this.readline = createInterface({ input: options.input, output: terminal ? options.output : undefined, terminal });
     this.stdin = this.reactor.console(this.readline);
-    this.screen = terminal ? new TerminalScreen(this.readline, options.output, options.errors) : new PlainScreen(options.output, options.errors);
+    const screen = terminal ? new TerminalScreen(this.readline, options.output, options.errors) : new PlainScreen(options.output, options.errors);
+    this.screen = screen;
     this.trace = null;
     const { trace } = options;
     if (trace) {
       this.trace = new RoundRecorder((source) => (source === this.stdin ? 'stdin' : 'server'));
       this.trace.onRound((round) => trace(formatRound(round)));
+      // What a round prints waits for that round's trace line, so that the
+      // two read in the order things happened.
+      this.screen = afterEachRound(screen, this.trace);
     }
     // Python raises KeyboardInterrupt in the loop. Node delivers SIGINT as
     // an event, and in a terminal readline catches Ctrl-C itself (the
@@ -471,6 +475,18 @@ class SentLines {
   get notLeft(): number {
     return this.ends.length - this.first;
   }
+}
+
+/** A screen whose printing, while a round works, waits until the round has
+ * been shown (see `RoundRecorder.afterShown`). */
+function afterEachRound(screen: Screen, recorder: RoundRecorder): Screen {
+  return {
+    showPrompt: (prompt) => recorder.afterShown(() => screen.showPrompt(prompt)),
+    printMessage: (message) => recorder.afterShown(() => screen.printMessage(message)),
+    printLine: (line) => recorder.afterShown(() => screen.printLine(line)),
+    printError: (line) => recorder.afterShown(() => screen.printError(line)),
+    lineEntered: () => recorder.afterShown(() => screen.lineEntered()),
+  };
 }
 
 /** What failed in the handshake, in words. */

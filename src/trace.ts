@@ -82,10 +82,14 @@ export class RoundRecorder {
    * read in the order things happened. Lines said while select() waits (a
    * signal) go out at once: they came before the round's answer. */
   inOrder(write: (line: string) => void): (line: string) => void {
-    return (line) => {
-      if (this.working) this.held.push(() => write(line));
-      else write(line);
-    };
+    return (line) => this.afterShown(() => write(line));
+  }
+
+  /** Runs `show` now, or, while a round works, once the round itself has
+   * been shown: what a round prints comes after the round's own line. */
+  afterShown(show: () => void): void {
+    if (this.working) this.held.push(show);
+    else show();
   }
 
   /** Calls `listener` with every round, once it is done. */

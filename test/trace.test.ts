@@ -60,6 +60,37 @@ describe('--trace', () => {
     assert.ok(at(/^Shutting down server\.\.\.$/) < at(/^round \d+: .*\(interrupted or timed out\)$/), said.join('\n'));
   });
 
+  test("the client's trace and what it prints read in the order things happened, in one terminal", async () => {
+    const { program: server, port } = await startServerProgram();
+    const bob = await RawClient.join(port, 'bob');
+    // stdout and stderr into one pipe, as a terminal shows them both.
+    const child = spawn(
+      'sh',
+      ['-c', 'exec "$0" "$@" 2>&1', process.execPath, '--import', 'tsx', 'scripts/client.ts', '--name', 'alice', '--port', String(port), '--trace'],
+      { cwd: ROOT, stdio: 'pipe' },
+    );
+    const client = new ChildProgram(child);
+    assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+    bob.send('hi from bob');
+    await client.line(/^#\[bob@127\.0\.0\.1\]>>hi from bob$/);
+    // The server goes while the client's input is still open: the client
+    // says so, and why on stderr, and leaves.
+    server.child.kill('SIGINT');
+    await server.exited;
+    assert.deepEqual(await client.exited, { code: 1, signal: null });
+    const said = client.output;
+    const at = (pattern: RegExp) => {
+      const index = said.findIndex((line) => pattern.test(line));
+      assert.ok(index >= 0, `${pattern} in:\n${said.join('\n')}`);
+      return index;
+    };
+    // Each round's trace line, then what the round printed.
+    assert.ok(at(/^round 1: .*server: the reply to the handshake$/) < at(/^Now connected to chat server@ port \d+$/), said.join('\n'));
+    assert.ok(at(/^round \d+: .*\| server: a message, printed$/) < at(/^#\[bob@127\.0\.0\.1\]>>hi from bob$/), said.join('\n'));
+    assert.ok(at(/^round \d+: .*\| server: hung up, leaving$/) < at(/^Client shutting down\.$/), said.join('\n'));
+    assert.ok(at(/^Client shutting down\.$/) < at(/^Why: the server closed the connection/), said.join('\n'));
+  });
+
   test('the client traces the select() of its handshake too', async () => {
     const { program: server, port } = await startServerProgram();
     const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port), '--trace']);
