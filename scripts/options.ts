@@ -35,25 +35,36 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options'
  * over only as the variable npm_config_name=alice (and `npm start --port 0`
  * leaves the program a lone `0`: npm takes `--port` as a flag, set to
  * "true"). The program would then complain about a missing --name or a
- * stray 0. This sees it and says what to type instead, or returns null. */
+ * stray 0. This sees it and says what to type instead, with the options
+ * that did come after `--` too, or returns null. */
 function optionsTakenByNpm(options: NonNullable<ParseArgsConfig['options']>): string | null {
   const { npm_lifecycle_event: event, npm_lifecycle_script: script } = process.env;
   // Only when npm runs this very program: the tests' children, say, inherit
   // npm's variables from `npm test`.
   const program = process.argv[1]?.split(/[\\/]/).slice(-2).join('/');
   if (event === undefined || program === undefined || !script?.includes(program)) return null;
-  const leftOver = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+  // npm hands over the words it did not take first (the `0` of `--port 0`),
+  // then whatever came after `--`.
+  const args = process.argv.slice(2);
+  let strays = 0;
+  const stray = () => (args[strays] !== undefined && !args[strays]!.startsWith('-') ? args[strays++]! : '...');
   const taken: string[] = [];
   for (const [name, option] of Object.entries(options)) {
     const value = process.env[`npm_config_${name.replaceAll('-', '_')}`];
-    if (value === undefined || process.argv.includes(`--${name}`)) continue;
+    if (value === undefined || args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`))) continue;
     if (option.type === 'boolean') taken.push(`--${name}`);
-    else if (value !== 'true') taken.push(`--${name} ${value}`);
-    else taken.push(`--${name} ${leftOver.shift() ?? '...'}`);
+    else if (value !== 'true') taken.push(`--${name}`, value);
+    else taken.push(`--${name}`, stray());
   }
   if (taken.length === 0) return null;
   const run = ['start', 'stop', 'restart', 'test'].includes(event) ? `npm ${event}` : `npm run ${event}`;
-  return `npm took ${taken.join(' ')} for itself: the program's options go after --, as in: ${run} -- ${taken.join(' ')}`;
+  const words = (list: string[]) => list.map(shellWord).join(' ');
+  return `npm took ${words(taken)} for itself: the program's options go after --, as in: ${run} -- ${words([...taken, ...args.slice(strays)])}`;
+}
+
+/** A word as a shell reads it back: quoted if it holds anything but plain characters. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }
 
 function usageProblem(error: Error & { code?: string }): string {

@@ -26,7 +26,16 @@ describe('options npm took for itself', { skip }, () => {
     [['start', '--port', '0'], "npm took --port 0 for itself: the program's options go after --, as in: npm start -- --port 0 (see --help)"],
     [
       ['run', 'client', '--name', 'alice', '--trace', '--', '--port', '1'],
-      "npm took --name alice --trace for itself: the program's options go after --, as in: npm run client -- --name alice --trace (see --help)",
+      "npm took --name alice --trace for itself: the program's options go after --, as in: npm run client -- --name alice --trace --port 1 (see --help)",
+    ],
+    // The options already after `--` stay in the command to type.
+    [
+      ['run', 'client', '--port', '9999', '--', '--name', 'alice'],
+      "npm took --port 9999 for itself: the program's options go after --, as in: npm run client -- --port 9999 --name alice (see --help)",
+    ],
+    [
+      ['run', 'client', '--port', '9999', '--', '--name', "alice o'neil"],
+      "npm took --port 9999 for itself: the program's options go after --, as in: npm run client -- --port 9999 --name 'alice o'\\''neil' (see --help)",
     ],
   ];
   for (const [args, said] of cases) {
