@@ -149,11 +149,22 @@ export class ChatClient {
     // server that never answers is given up on.
     const giveUpAt = Date.now() + this.handshakeTimeoutMs;
     while (!this.sock.readable && !this.interrupted && Date.now() < giveUpAt) await this.awaitReply(giveUpAt - Date.now());
+    // The round that brought the reply ends once the reply has been read,
+    // so that under --trace what reading it prints follows the round's line.
+    try {
+      return this.readReply(this.sock);
+    } finally {
+      this.trace?.done();
+    }
+  }
+
+  /** The server's answer to the name, once it has come (or not). */
+  private readReply(sock: Connection<FrameDecoder>): boolean {
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
       return false;
     }
-    if (!this.sock.readable) {
+    if (!sock.readable) {
       this.failed(`the server did not answer the name within ${seconds(this.handshakeTimeoutMs)} (--handshake-timeout)`);
       return false;
     }
@@ -173,13 +184,15 @@ export class ChatClient {
     }
     // A server that refuses a newcomer answers the name, then says why in
     // the next frame, which has usually come with the answer.
-    if (this.sock.inbox.ready) {
+    if (sock.inbox.ready) {
       this.early = this.take();
       const refused = this.early.kind === 'message' ? NOTICE.exec(this.early.text) : null;
       if (refused?.[1] === 'Refused') {
         this.failed(`the server refused this client: ${showControls(refused[2]!)}`);
+        this.trace?.did('server: refused, leaving');
         return false;
       }
+      this.trace?.did('server: more came with the reply, shown next');
     }
     // Only now is the client in the room: the original says so as soon as
     // the socket connects, before the server has accepted the name.
@@ -428,8 +441,9 @@ export class ChatClient {
     this.trace?.selecting([this.sock], []);
     const [readable] = await this.reactor.select([this.sock!], [], timeoutMs);
     this.trace?.selected(readable, []);
+    // A round that brought the reply is done once connect() has read it.
     if (readable.length > 0) this.trace?.did('server: the reply to the handshake');
-    this.trace?.done();
+    else this.trace?.done();
   }
 
   close(): void {

@@ -141,8 +141,10 @@ export class RoundRecorder {
     if (round.actions.length < ACTIONS_KEPT) round.actions.push(action);
   }
 
-  /** After the round: hands it to everyone listening. */
+  /** After the round: hands it to everyone listening. Nothing, if no round
+   * is working (its end was already told). */
   done(): void {
+    if (!this.working) return;
     const round = this.current!;
     round.workedMs = Math.round(performance.now() - this.returnedAt);
     if (this.wantsState && this.snapshot) round.state = this.snapshot();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { ChildProgram, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
+import { frame } from '../src/wire.js';
+import { ChildProgram, firstFrame, handMadeServer, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
 
 // --trace prints one line per round of the select() loop on stderr.
 
@@ -71,6 +72,8 @@ describe('--trace', () => {
     );
     const client = new ChildProgram(child);
     assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+    // Once alice has read the reply to her name: bob's line is a round of its own.
+    await client.line(/^Now connected/);
     bob.send('hi from bob');
     await client.line(/^#\[bob@127\.0\.0\.1\]>>hi from bob$/);
     // The server goes while the client's input is still open: the client
@@ -89,6 +92,29 @@ describe('--trace', () => {
     assert.ok(at(/^round \d+: .*\| server: a message, printed$/) < at(/^#\[bob@127\.0\.0\.1\]>>hi from bob$/), said.join('\n'));
     assert.ok(at(/^round \d+: .*\| server: hung up, leaving$/) < at(/^Client shutting down\.$/), said.join('\n'));
     assert.ok(at(/^Client shutting down\.$/) < at(/^Why: the server closed the connection/), said.join('\n'));
+  });
+
+  test('what came with the reply to the name is shown after the round that brought it', async (t) => {
+    const server = await handMadeServer();
+    t.after(() => server.close());
+    const child = spawn(
+      'sh',
+      ['-c', 'exec "$0" "$@" 2>&1', process.execPath, '--import', 'tsx', 'scripts/client.ts', '--name', 'alice', '--port', String(server.port), '--trace'],
+      { cwd: ROOT, stdio: 'pipe' },
+    );
+    const client = new ChildProgram(child);
+    t.after(() => child.kill('SIGKILL'));
+    const socket = await server.accepted;
+    await firstFrame(socket);
+    // The reply and a message in one write: they reach the client together.
+    socket.write(Buffer.concat([frame('CLIENT: 127.0.0.1', 'str'), frame('\n#[bob@127.0.0.1]>>early', 'str')]));
+    await client.line(/>>early$/);
+    const said = client.output;
+    assert.match(
+      said[0]!,
+      /^round 1: select\(in: server; out: -\) -> readable: server \| server: the reply to the handshake; server: more came with the reply, shown next$/,
+    );
+    assert.deepEqual(said.slice(1), [`Now connected to chat server@ port ${server.port}`, '', '#[bob@127.0.0.1]>>early']);
   });
 
   test('the client traces the select() of its handshake too', async () => {
