@@ -144,11 +144,14 @@ test('node inspect does what docs/DEBUGGING.md says, command by command', { time
   assert.ok(aliceCommand, 'the doc says how to start alice');
   assert.match(NODE_INSPECT, /Type `hello` there/, 'the doc says to type hello in alice');
 
-  // The doc's command, on a free port, with the inspector on a free port too.
+  // The doc's command, on a free port, with the inspector on a free port
+  // too; in a process group of its own, so that the server it debugs goes
+  // with it however the test ends (killed, node inspect leaves it running).
   const child = spawn(process.execPath, ['inspect', '--port=0', 'scripts/server.ts', '--port', '0'], {
     cwd: ROOT,
     env: { ...process.env, NODE_OPTIONS: '--import tsx' },
     stdio: 'pipe',
+    detached: true,
   });
   const inspect = new ChildProgram(child);
   let alice: ChildProgram | undefined;
@@ -176,7 +179,11 @@ test('node inspect does what docs/DEBUGGING.md says, command by command', { time
     await follow(transcripts[2]!, 'once alice says hello');
     assert.deepEqual(await within(30_000, 'node inspect leaving on .exit', inspect.exited), { code: 0, signal: null });
   } finally {
-    child.kill('SIGKILL');
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
     alice?.child.kill('SIGKILL');
   }
 });
