@@ -10,7 +10,7 @@ import { Reactor } from './reactor/select.js';
 import type { Connection, Console } from './reactor/sources.js';
 import { DEFAULT_SERVER_OPTIONS } from './server.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
-import { showControls, showMessage } from './text.js';
+import { relayedLine, showControls, showMessage } from './text.js';
 import { formatRound, RoundRecorder } from './trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE, ProtocolError, receive, send, type PickleShape } from './wire.js';
 
@@ -313,7 +313,7 @@ export class ChatClient {
    * shown as the server shows them, in whichever pickle shape is larger,
    * and must not pass the server's frame limit. */
   private tooLargeToSend(text: string): string | undefined {
-    const relayed = `\n#[${this.name}@${this.addr}]>>${showControls(text)}`;
+    const relayed = relayedLine(`${this.name}@${this.addr}`, text);
     const size = Math.max(pickledSize(relayed, 'str'), pickledSize(relayed, 'tuple'));
     if (size <= this.serverMaxFrameSize) return undefined;
     return `a line of ${Buffer.byteLength(text)} bytes would be relayed as a frame of ${size} bytes, over the server's limit of ${this.serverMaxFrameSize} (--server-max-frame-size)`;

@@ -16,7 +16,7 @@ import { howMany } from './plural.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { Reactor } from './reactor/select.js';
 import type { Connection, Console, Listener, Source } from './reactor/sources.js';
-import { nameProblem, showControls } from './text.js';
+import { nameProblem, relayedLine } from './text.js';
 import type { LoopHold } from './hold.js';
 import { formatRound, type LoopState, type Round, RoundRecorder } from './trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
@@ -319,7 +319,7 @@ export class ChatServer {
     } else if (data.text !== '') {
       // Control characters are relayed visibly, never as themselves: a
       // client that trusted its server would obey them (see src/text.ts).
-      const msg = `\n#[${this.getClientName(sock)}]>>${showControls(data.text)}`;
+      const msg = relayedLine(this.getClientName(sock), data.text);
       const tooLarge = this.tooLargeToSend(msg);
       if (tooLarge !== undefined) {
         // Its clients would refuse the frame and leave; the line is refused instead.

@@ -16,6 +16,13 @@
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const UNSAFE_IN_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** A chat line as the server relays it, `\n#[<name>@<ip>]>><text>` (the
+ * recipe's format), its control characters shown, not obeyed. The client
+ * builds it too, to know before sending whether the server would relay it. */
+export function relayedLine(sender: string, text: string): string {
+  return `\n#[${sender}]>>${showControls(text)}`;
+}
+
 /** Shows every character that a terminal would obey instead of print:
  * C0 controls and DEL in caret notation (`^[` for ESC, `^M` for a carriage
  * return, `^?` for DEL), the others as `<U+202E>`. Ordinary text comes back
