@@ -86,10 +86,7 @@ async function main(): Promise<number> {
     handshakeTimeoutMs: 1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000, 1, 3600),
     trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
   });
-  if (!(await client.connect())) {
-    client.close();
-    return client.interrupted ? 0 : 1;
-  }
+  if (!(await client.connect())) return client.notConnected();
   return client.run();
 }
 
