@@ -127,7 +127,9 @@ export class ChatClient {
     const { terminal } = this;
     this.readline = createInterface({ input: options.input, output: terminal ? options.output : undefined, terminal });
     this.stdin = this.reactor.console(this.readline);
-    const screen = terminal ? new TerminalScreen(this.readline, options.output, options.errors) : new PlainScreen(options.output, options.errors);
+    const screen = terminal
+      ? new TerminalScreen(this.readline, options.input, options.output, options.errors)
+      : new PlainScreen(options.output, options.errors);
     this.screen = screen;
     this.trace = null;
     const { trace } = options;
