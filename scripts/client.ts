@@ -1,7 +1,7 @@
 // The chat client's command line: `npm run client -- --name alice`, or
 // `npx tsx scripts/client.ts --help`.
 
-import { CLIENT_MAX_FRAME_SIZE, ChatClient, DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../src/client.js';
+import { CLIENT_MAX_FRAME_SIZE, ChatClient, DEFAULT_HANDSHAKE_TIMEOUT_MS, EXIT_READER_GONE } from '../src/client.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../src/wire.js';
 import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
 
@@ -36,7 +36,10 @@ Options:
   --trace                  print each round of the select() loop on stderr
   -h, --help               show this help
 
-Ctrl-C leaves at once. With input from a pipe, every line is sent; at the
+Ctrl-C leaves at once. Ctrl-Z stops the client (and npx and tsx before it)
+as it stops any program; after fg the half-typed line is back as it was,
+ready to type. A terminal resized while you type gets the line drawn again
+once at its new width. With input from a pipe, every line is sent; at the
 end of the input the client ends its output and leaves once the server has
 closed in turn, having read everything, however long the room takes:
 printf 'hi\\n' | npx tsx scripts/client.ts --name bot
@@ -49,6 +52,9 @@ room, a name in use...), drops it, sends something malformed, or goes away
 before it has taken every line (the line says how many had not left); or a
 line was not delivered (too long, or not relayed by the server: each one is
 named on stderr as it happens, and the client goes on).
+Exit code ${EXIT_READER_GONE}, and nothing said, when the reader of its output (or of its
+error output) stops reading and goes, as in ... | head -n 2: the status the
+shell shows for cat ended by SIGPIPE.
 `;
 
 async function main(): Promise<number> {
@@ -86,10 +92,7 @@ async function main(): Promise<number> {
     handshakeTimeoutMs: 1000 * parseIntegerOption('--handshake-timeout', values['handshake-timeout'], DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000, 1, 3600),
     trace: values.trace ? (line) => process.stderr.write(`${line}\n`) : null,
   });
-  if (!(await client.connect())) {
-    client.close();
-    return client.interrupted ? 0 : 1;
-  }
+  if (!(await client.connect())) return client.notConnected();
   return client.run();
 }
 

@@ -41,6 +41,13 @@ const OUTPUT_HIGH_WATER = 1024 * 1024;
  * (A relayed chat line starts with `\n#[`, so no peer can pose as one.) */
 const NOTICE = /^\n\((Refused|Dropped|Not relayed): (.*)\)$/s;
 
+/** The exit status when the reader of the client's output (or of its error
+ * output) has gone, as `head -n 2` does once it has two lines: 128 + 13, what
+ * a shell reports for `cat` or `yes` ended by SIGPIPE. Node ignores SIGPIPE,
+ * so the write fails with EPIPE instead, and the client leaves quietly with
+ * the status a Unix tool would have. */
+export const EXIT_READER_GONE = 128 + 13;
+
 export interface ChatClientOptions {
   name: string;
   port: number;
@@ -87,6 +94,8 @@ export class ChatClient {
    * too long to relay, or sent and not relayed by the server. */
   private linesNotSent = 0;
   private linesNotRelayed = 0;
+  /** A write to the output or the error output failed: the client leaves. */
+  private outputError: NodeJS.ErrnoException | undefined;
   /** A message that came with the handshake's reply, printed by run(). */
   private early: Received | undefined;
   private readonly sent = new SentLines();
@@ -118,7 +127,9 @@ export class ChatClient {
     const { terminal } = this;
     this.readline = createInterface({ input: options.input, output: terminal ? options.output : undefined, terminal });
     this.stdin = this.reactor.console(this.readline);
-    const screen = terminal ? new TerminalScreen(this.readline, options.output, options.errors) : new PlainScreen(options.output, options.errors);
+    const screen = terminal
+      ? new TerminalScreen(this.readline, options.input, options.output, options.errors)
+      : new PlainScreen(options.output, options.errors);
     this.screen = screen;
     this.trace = null;
     const { trace } = options;
@@ -134,6 +145,11 @@ export class ChatClient {
     // terminal is in raw mode), so both are listened to.
     this.readline.on('SIGINT', this.interrupt);
     process.on('SIGINT', this.interrupt);
+    // A write that fails (the reader of a pipe has gone) comes back as an
+    // 'error' event, which would end the process with a stack trace if
+    // nobody listened.
+    options.output.on('error', this.outputFailed);
+    options.errors?.on('error', this.outputFailed);
   }
 
   /** The original's constructor, from `connect` on: connects, sends the
@@ -148,7 +164,7 @@ export class ChatClient {
     // that Ctrl-C still works while a slow server makes up its mind, and a
     // server that never answers is given up on.
     const giveUpAt = Date.now() + this.handshakeTimeoutMs;
-    while (!this.sock.readable && !this.interrupted && Date.now() < giveUpAt) await this.awaitReply(giveUpAt - Date.now());
+    while (!this.sock.readable && !this.interrupted && this.outputError === undefined && Date.now() < giveUpAt) await this.awaitReply(giveUpAt - Date.now());
     // The round that brought the reply ends once the reply has been read,
     // so that under --trace what reading it prints follows the round's line.
     try {
@@ -158,8 +174,16 @@ export class ChatClient {
     }
   }
 
+  /** When connect() has failed: closes, and gives the exit status. */
+  notConnected(): number {
+    this.close();
+    if (this.outputError !== undefined) return this.outputGone();
+    return this.interrupted ? 0 : 1;
+  }
+
   /** The server's answer to the name, once it has come (or not). */
   private readReply(sock: Connection<FrameDecoder>): boolean {
+    if (this.outputError !== undefined) return false;
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
       return false;
@@ -261,6 +285,10 @@ export class ChatClient {
         else this.fromServer(this.take());
       }
       this.trace?.done();
+    }
+    if (this.outputError !== undefined) {
+      this.close();
+      return this.outputGone();
     }
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
@@ -413,6 +441,26 @@ export class ChatClient {
   private leave(trace: string): void {
     this.connected = false;
     this.trace?.did(trace);
+  }
+
+  /** A write to the output or the error output failed: the loop is woken
+   * to leave. Whatever else the client would print is dropped (Node drops
+   * writes to a stream that has failed). */
+  private outputFailed = (error: NodeJS.ErrnoException): void => {
+    if (this.outputError !== undefined) return;
+    this.outputError = error;
+    this.connected = false;
+    this.reactor.interrupt();
+  };
+
+  /** The exit status once an output has failed. A reader that went away is
+   * no failure, and nothing is said; any other error (a terminal that went
+   * away, a full disk) is said on stderr if it is still there. */
+  private outputGone(): number {
+    const error = this.outputError!;
+    if (error.code === 'EPIPE') return EXIT_READER_GONE;
+    this.screen.printError(`Why: the output failed: ${error.message}`);
+    return 1;
   }
 
   /** Ctrl-C: Python's `except KeyboardInterrupt`. */

@@ -17,8 +17,21 @@
 // characters (a paste, an input method's word) is appended at the end of the
 // line wherever the cursor is, except its last character (Node 22 fixed
 // that): see TerminalScreen's constructor.
+//
+// The terminal can change under the line too. Resized, a terminal that
+// reflows wrapped lines (Terminal.app, iTerm2, Windows Terminal, VS Code,
+// GNOME Terminal, tmux) moves the line onto more rows or fewer, and readline
+// redraws it: from the row it last left the cursor on, which after the
+// reflow is another row. That left a stale first row behind when narrowed
+// and erased a message above when widened, so readline is told where the
+// prompt's first row is now. (A terminal that cuts rows instead of
+// reflowing them, as xterm does, still gets a redraw; rows of the old one
+// may stay above it.) And Ctrl-Z, which the terminal does not turn into
+// SIGTSTP while readline has it in raw mode, is done here as the terminal
+// would do it; see suspend().
 
 import { clearScreenDown, cursorTo, moveCursor, type Interface as ReadlineInterface } from 'node:readline';
+import type { WriteStream } from 'node:tty';
 
 export interface Screen {
   /** Shows the prompt, if this screen has one, keeping any half-typed line. */
@@ -34,15 +47,27 @@ export interface Screen {
   lineEntered(): void;
 }
 
+/** What of readline's this file sets: the rows its next redraw goes up. */
+type Redrawn = ReadlineInterface & { prevRows?: number };
+
 /** A real terminal, with readline editing the line being typed. */
 export class TerminalScreen implements Screen {
   private promptShown = false;
+  /** showPrompt() has set readline's prompt: a redraw of readline's own
+   * draws it. */
+  private promptSet = false;
 
   constructor(
     private readonly readline: ReadlineInterface,
+    private readonly input: NodeJS.ReadableStream & { setRawMode?: (raw: boolean) => unknown },
     private readonly output: NodeJS.WritableStream,
     private readonly errors?: NodeJS.WritableStream,
   ) {
+    // Before readline's own 'resize' listener, which redraws the line.
+    output.prependListener('resize', () => this.resized());
+    // With a listener, readline leaves Ctrl-Z to it (its own would stop
+    // this process alone, and leave the keyboard deaf after `fg`).
+    readline.on('SIGTSTP', () => this.suspend());
     // Node 20's keypress decoder sets `isCompletionEnabled` to false for every
     // character of a chunk but the last, and its insert then takes a short cut
     // meant for typing at the end of the line: `line += c`, cursor or not.
@@ -53,11 +78,13 @@ export class TerminalScreen implements Screen {
   }
 
   showPrompt(prompt: string): void {
+    this.learnSize();
     this.readline.setPrompt(prompt);
     // prompt(true) draws the prompt and the line typed so far, and puts the
     // cursor back where it was in that line.
     this.readline.prompt(true);
     this.promptShown = true;
+    this.promptSet = true;
   }
 
   printMessage(message: string): void {
@@ -83,6 +110,7 @@ export class TerminalScreen implements Screen {
 
   private erasePrompt(): void {
     if (!this.promptShown) return;
+    this.learnSize();
     // A long line wraps: go up to the row the prompt starts on.
     moveCursor(this.output, 0, -this.readline.getCursorPos().rows);
     cursorTo(this.output, 0);
@@ -90,7 +118,59 @@ export class TerminalScreen implements Screen {
     this.promptShown = false;
     // What is printed next goes here, and the prompt below it: readline's
     // next redraw must not go up from where it last left the cursor.
-    (this.readline as ReadlineInterface & { prevRows?: number }).prevRows = 0;
+    (this.readline as Redrawn).prevRows = 0;
+  }
+
+  /** The terminal has new columns, and has reflowed the rows already shown:
+   * the cursor stands where the same character of the line now is, as many
+   * rows below the prompt's first as the new width puts it. readline's
+   * redraw, which comes next, goes up that many rows. */
+  private resized(): void {
+    (this.readline as Redrawn).prevRows = this.promptShown ? this.readline.getCursorPos().rows : 0;
+    if (this.promptSet) this.promptShown = true;
+  }
+
+  /** Node learns that the terminal was resized from SIGWINCH, which can
+   * come after a message that is here already: drawn for the old width,
+   * the message would erase a row above the prompt. So the terminal is asked
+   * its size before each drawing, and a change Node has not told yet is
+   * told now (Node's own SIGWINCH then finds the size known, and says
+   * nothing more). */
+  private learnSize(): void {
+    const output = this.output as Partial<WriteStream>;
+    if (output.getWindowSize === undefined) return;
+    const [columns, rows] = output.getWindowSize();
+    if (columns === output.columns && rows === output.rows) return;
+    output.columns = columns;
+    output.rows = rows;
+    this.output.emit('resize');
+  }
+
+  /** Ctrl-Z. In raw mode the terminal sends no SIGTSTP; readline passes the
+   * key on. What the terminal would do, this does: the prompt and the line
+   * are taken off the screen for the shell to write there, the terminal is
+   * given back its ordinary mode, and SIGTSTP goes to the whole process
+   * group, the job the shell stops (under `npx tsx` that is npx, tsx and
+   * this process: stopping this process alone would leave the shell waiting
+   * for npx, which still runs). On `fg` the shell sends SIGCONT; then raw
+   * mode comes back and the prompt and the half-typed line are drawn again.
+   * readline's own Ctrl-Z, used when nobody listens, pauses the input on
+   * SIGCONT and resumes it at the next prompt(): the next prompt comes after
+   * the loop's next round, which nothing starts in a quiet room. Never on
+   * Windows, where readline takes no Ctrl-Z. */
+  private suspend(): void {
+    this.erasePrompt();
+    process.once('SIGCONT', () => {
+      this.input.setRawMode?.(true);
+      // Unless a round has drawn it again already, after a message that
+      // came in while stopped.
+      if (!this.promptShown && this.promptSet) {
+        this.readline.prompt(true);
+        this.promptShown = true;
+      }
+    });
+    this.input.setRawMode?.(false);
+    process.kill(0, 'SIGTSTP');
   }
 }
 

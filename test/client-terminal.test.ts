@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
-import { firstFrame, handMadeServer, ROOT, RawClient, startServer } from './helpers/chat.js';
+import { firstFrame, handMadeServer, ROOT, RawClient, startServer, within } from './helpers/chat.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
 /** Each test is skipped, with this reason, where there is no tmux (a
@@ -19,9 +19,14 @@ class Terminal {
   private readonly socketName = `selectchat-test-${process.pid}-${++sessions}`;
 
   /** Starts `scripts/client.ts` with these flags; the shell around it
-   * prints its exit status when it ends, and the pane stays to be read. */
-  constructor(clientArgs: string[], width: number, height = 20) {
-    const command = `${process.execPath} --import tsx scripts/client.ts ${clientArgs.join(' ')}; echo "exit status $?"`;
+   * prints its exit status when it ends, and the pane stays to be read.
+   * With `clientArgs` null, an interactive bash with job control, its
+   * prompt `$ `, to type commands into. */
+  constructor(clientArgs: string[] | null, width: number, height = 20) {
+    const command =
+      clientArgs === null
+        ? "env PS1='$ ' bash --norc --noprofile -i"
+        : `${process.execPath} --import tsx scripts/client.ts ${clientArgs.join(' ')}; echo "exit status $?"`;
     this.tmux('new-session', '-d', '-s', 'chat', '-x', String(width), '-y', String(height), '-c', ROOT, command);
     this.tmux('set-option', '-t', 'chat', 'remain-on-exit', 'on');
   }
@@ -39,11 +44,27 @@ class Terminal {
     this.tmux('send-keys', '-t', 'chat', ...keys);
   }
 
-  /** The rows of the screen (tmux trims the spaces at their ends). */
-  screen(): string[] {
-    return this.tmux('capture-pane', '-p', '-t', 'chat')
+  /** The rows of the screen (tmux trims the spaces at their ends); with
+   * `scrollback`, every row the terminal still holds, from the first. */
+  screen(scrollback = false): string[] {
+    return this.tmux('capture-pane', '-p', '-t', 'chat', ...(scrollback ? ['-S', '-'] : []))
       .split('\n')
       .map((line) => line.trimEnd());
+  }
+
+  /** Resizes the window, and waits until the terminal device has the new
+   * width, which is what a program asks: tmux reflows its rows at once but
+   * tells the device a moment later (a real terminal does both at once). */
+  async resize(width: number): Promise<void> {
+    this.tmux('resize-window', '-t', 'chat', '-x', String(width));
+    const device = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_tty}').trim();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const size = execFileSync('stty', ['-F', device, 'size'], { encoding: 'utf8' }).trim();
+      if (size.endsWith(` ${width}`)) return;
+      assert.ok(Date.now() < deadline, `${device} is still ${size}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   cursor(): { x: number; y: number } {
@@ -51,11 +72,12 @@ class Terminal {
     return { x: x!, y: y! };
   }
 
-  /** The screen is drawn by another process; look until it shows what is expected. */
-  async waitFor(what: string, matches: (lines: string[]) => boolean): Promise<string[]> {
+  /** The screen is drawn by another process; look until it shows what is
+   * expected (on the screen, or with `scrollback` in all the rows kept). */
+  async waitFor(what: string, matches: (lines: string[]) => boolean, scrollback = false): Promise<string[]> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const lines = this.screen();
+      const lines = this.screen(scrollback);
       if (matches(lines)) return lines;
       if (Date.now() > deadline) assert.fail(`the screen never showed ${what}:\n${lines.join('\n')}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -64,6 +86,14 @@ class Terminal {
 
   kill(): void {
     spawnSync('tmux', ['-L', this.socketName, 'kill-server']);
+  }
+}
+
+/** What `listener` hears next from `name`, skipping the others' comings and goings. */
+async function heardFrom(listener: RawClient, name: string): Promise<string | undefined> {
+  for (;;) {
+    const message = await listener.next();
+    if (message === undefined || message.includes(`${name}@127.0.0.1`)) return message;
   }
 }
 
@@ -117,7 +147,7 @@ describe('scripts/client.ts in a terminal', () => {
   });
 });
 
-describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped over rows, wide or edited', () => {
+describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped over rows, wide, edited, resized or suspended', () => {
   let chat: Awaited<ReturnType<typeof startServer>>;
   let bob: RawClient;
 
@@ -131,13 +161,7 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
     await chat.stop();
   });
 
-  /** What bob hears next from `name`, skipping the others' comings and goings. */
-  async function heard(name: string): Promise<string | undefined> {
-    for (;;) {
-      const message = await bob.next();
-      if (message === undefined || message.includes(`${name}@127.0.0.1`)) return message;
-    }
-  }
+  const heard = (name: string) => heardFrom(bob, name);
 
   /** A client named `name` in a terminal `width` columns wide, joined. */
   async function join(name: string, width: number): Promise<{ terminal: Terminal; prompt: string }> {
@@ -249,6 +273,94 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
       terminal.kill();
     }
   });
+
+  test('resized 80 → 40 → 80 columns with a line half typed: the line redrawn once at each width, nothing shown erased', { skip }, async () => {
+    const { terminal, prompt } = await join('resized', 80);
+    try {
+      bob.send('shown before');
+      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
+      // One row at 80 columns, two at 40.
+      const text = Array.from({ length: 50 }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+      terminal.type(text);
+      await terminal.waitFor('the typed line', (lines) => lines.includes(`${prompt}${text}`));
+
+      /** Every row the terminal holds, from the first message on, is
+       * `messages`, then the prompt and `typed` in rows `width` wide:
+       * no copy of the line left behind, no message erased. */
+      const shows = (width: number, messages: string[], typed: string) => (lines: string[]) => {
+        const rows = lines.slice(lines.indexOf('#[bob@127.0.0.1]>>shown before'));
+        while (rows.at(-1) === '') rows.pop();
+        const line = `${prompt}${typed}`;
+        const lineRows = Array.from({ length: Math.ceil(line.length / width) }, (_, n) => line.slice(n * width, (n + 1) * width));
+        return JSON.stringify(rows) === JSON.stringify([...messages.map((message) => `#[bob@127.0.0.1]>>${message}`), ...lineRows]);
+      };
+      // A character typed once the terminal has its new width shows after
+      // the client has taken the resize: its redraw is on the screen by then.
+      await terminal.resize(40);
+      terminal.type('+');
+      await terminal.waitFor('the line redrawn once at 40 columns', shows(40, ['shown before'], `${text}+`), true);
+      bob.send('after narrowing');
+      await terminal.waitFor('the message above the line', shows(40, ['shown before', 'after narrowing'], `${text}+`), true);
+
+      await terminal.resize(80);
+      terminal.type('-');
+      await terminal.waitFor('the line redrawn once at 80 columns, the messages kept', shows(80, ['shown before', 'after narrowing'], `${text}+-`), true);
+      bob.send('after widening');
+      await terminal.waitFor('the message above the line', shows(80, ['shown before', 'after narrowing', 'after widening'], `${text}+-`), true);
+      terminal.keys('Enter');
+      assert.equal(await heard('resized'), `\n#[resized@127.0.0.1]>>${text}+-`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  const launchers = [
+    ['node --import tsx', `${process.execPath} --import tsx`],
+    // npx and tsx are processes of their own in front of the client: the
+    // whole job must stop, or the shell would go on waiting for npx.
+    ['npx tsx', 'npx tsx'],
+  ];
+  for (const [how, launcher] of launchers) {
+    test(`Ctrl-Z under ${how}, a command, fg, in a room where nobody else speaks: the job stops; after fg the keyboard works at once, in raw mode`, {
+      skip,
+    }, async () => {
+      const name = how === 'npx tsx' ? 'npx' : 'node';
+      const prompt = `[${name}@127.0.0.1]> `;
+      const terminal = new Terminal(null, 80);
+      try {
+        await terminal.waitFor('the shell', (lines) => lines[0] === '$');
+        terminal.type(`${launcher} scripts/client.ts --name ${name} --port ${chat.port}`);
+        terminal.keys('Enter');
+        assert.match((await heard(name))!, /^\n\(Connected: New client/);
+        await terminal.waitFor('the prompt', (lines) => lines.includes(prompt.trimEnd()));
+        terminal.type('half');
+        await terminal.waitFor('the half-typed line', (lines) => lines.includes(`${prompt}half`));
+
+        terminal.keys('C-z');
+        await terminal.waitFor('the job stopped, and the shell back', (lines) => lines.some((line) => /^\[1\]\+ +Stopped/.test(line)) && lines.includes('$'));
+        terminal.type('echo between');
+        terminal.keys('Enter');
+        await terminal.waitFor('the command run', (lines) => lines.includes('between'));
+        terminal.type('fg');
+        terminal.keys('Enter');
+        await terminal.waitFor('the line drawn again', (lines) => lines.filter((line) => line !== '').at(-1) === `${prompt}half`);
+
+        // Raw mode: the arrows move the cursor instead of typing ^[[D.
+        terminal.keys('Left', 'Left', 'Left', 'Left');
+        terminal.type('a ');
+        terminal.keys('End');
+        terminal.type(' after fg');
+        const typed = await terminal.waitFor('the line as typed after fg', (lines) => lines.includes(`${prompt}a half after fg`));
+        assert.equal(typed.filter((line) => line.includes(prompt)).length, 1, `the line shown once:\n${typed.join('\n')}`);
+        terminal.keys('Enter');
+        assert.equal(await within(10_000, 'the line typed after fg', heard(name)), `\n#[${name}@127.0.0.1]>>a half after fg`);
+        terminal.keys('C-c');
+        assert.equal(await heard(name), `\n(Now hung up: Client from ${name}@127.0.0.1)`);
+      } finally {
+        terminal.kill();
+      }
+    });
+  }
 
   test('a paste into the middle of the line arrives as pasted (Node 20 included)', { skip }, async () => {
     const { terminal } = await join('paste', 80);
