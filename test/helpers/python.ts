@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 
 /** How long a candidate may take to answer: a stub that waits for a
  * dialog is as good as missing. */
-const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_TIMEOUT_MS = 5000;
 
 /** The commands that start Python 3 on each system, in the order tried:
  * Windows' installer puts `python` and the `py` launcher on the PATH, not

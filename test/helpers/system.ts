@@ -16,7 +16,7 @@ const NPM_COMMANDS = new Set(WINDOWS ? ['npm', 'npx'] : []);
 
 /** How long a command may take to say it is there: a command that hangs
  * (a stub waiting for an install dialog) is as good as missing. */
-const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_TIMEOUT_MS = 5000;
 
 /** False if `command args` runs and exits 0 here; else why not, for a
  * skip reason. */
