@@ -55,8 +55,9 @@ export function findBrowser(): string | undefined {
 
 /** Why a test that drives a browser is skipped here, or false. */
 export function noBrowser(): string | false {
-  return (
-    findBrowser() === undefined &&
-    `no Chromium, Chrome or Edge is installed where this system keeps them (Debian: apt-get install chromium-headless-shell; or set ${BROWSER_VARIABLE} to one)`
-  );
+  const browser = findBrowser();
+  if (browser === undefined) {
+    return `no Chromium, Chrome or Edge is installed where this system keeps them (Debian: apt-get install chromium-headless-shell; or set ${BROWSER_VARIABLE} to one)`;
+  }
+  return !existsSync(browser) && `${BROWSER_VARIABLE} names ${browser}, and there is no such file`;
 }
