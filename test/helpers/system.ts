@@ -97,11 +97,13 @@ export function spawnNpm(command: 'npm' | 'npx', args: string[], options: SpawnO
 /** Ends a child process and every process it started: its process group
  * on POSIX (spawned `detached`, it leads one), its tree on Windows, which
  * has no process groups (taskkill /T). A child that leads no group of its
- * own is ended alone. A group outlives its leader: it is ended even once
- * the child has exited. */
+ * own is ended alone. On POSIX a group outlives its leader: it is ended
+ * even once the child has exited. */
 export function endProcessTree(child: ChildProcess): void {
   if (child.pid === undefined) return;
   if (WINDOWS) {
+    // Once the child has exited its pid may be another process's.
+    if (child.exitCode !== null || child.signalCode !== null) return;
     spawnSync('taskkill', ['/pid', String(child.pid), '/T', '/F'], { stdio: 'ignore' });
     return;
   }
