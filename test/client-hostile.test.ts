@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { CLIENT_MAX_FRAME_SIZE } from '../src/client.js';
 import { frame } from '../src/wire.js';
-import { ChildProgram, firstFrame, handMadeServer, RawClient, startServer, within } from './helpers/chat.js';
+import { ChildProgram, firstFrame, handMadeServer, PEAK_RSS_REPORTER, RawClient, startServer, within } from './helpers/chat.js';
 import { header } from './helpers/frames.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 
@@ -94,7 +94,7 @@ describe('scripts/client.ts with a flood on stdin', () => {
     const chat = await startServer();
     const watcher = await RawClient.join(chat.port, 'watcher');
     const LINES = 100_000;
-    const bot = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(chat.port)], ['--import', './test/helpers/report-peak-rss.ts']);
+    const bot = ChildProgram.start('scripts/client.ts', ['--name', 'bot', '--port', String(chat.port)], PEAK_RSS_REPORTER);
     const started = Date.now();
     // As fast as the pipe takes it, like `seq 1 100000 |`.
     bot.child.stdin.end(Array.from({ length: LINES }, (_, n) => `${n + 1}\n`).join(''));
@@ -105,7 +105,7 @@ describe('scripts/client.ts with a flood on stdin', () => {
     }
     const seconds = (Date.now() - started) / 1000;
     assert.deepEqual(await bot.exited, { code: 0, signal: null });
-    const peakMb = Number(/peak RSS: (\d+) MB/.exec(bot.stderr)![1]);
+    const peakMb = bot.reportedPeakRssMb();
     t.diagnostic(`${LINES} lines in ${seconds.toFixed(1)} s (${Math.round(LINES / seconds)} lines/s); client peak RSS ${peakMb} MB`);
     assert.ok(peakMb < 150, `client peak RSS ${peakMb} MB`);
     await chat.stop();

@@ -7,10 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
 import { firstFrame, handMadeServer, ROOT, RawClient, startServer, within } from './helpers/chat.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
+import { NO_TMUX } from './helpers/system.js';
 
 /** Each test is skipped, with this reason, where there is no tmux (a
  * skipped suite would report no tests at all). */
-const skip = spawnSync('tmux', ['-V']).error !== undefined && 'tmux is not installed, so there is no terminal to test in';
+const skip = NO_TMUX;
 
 let sessions = 0;
 

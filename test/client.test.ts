@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { decodePickle } from '../src/pickle.js';
 import { frame } from '../src/wire.js';
 import { ChildProgram, firstFrame, handMadeServer, RawClient, startServerProgram } from './helpers/chat.js';
+import { NO_SIGNALS } from './helpers/system.js';
 
 function startClient(port: number, name: string, extra: string[] = []): ChildProgram {
   return ChildProgram.start('scripts/client.ts', ['--name', name, '--port', String(port), ...extra]);
@@ -77,7 +78,7 @@ describe('scripts/client.ts with the server', () => {
     alice.child.kill('SIGINT');
   });
 
-  test('Ctrl-C as a signal prints " Client interrupted. " and exits 0', async () => {
+  test('Ctrl-C as a signal prints " Client interrupted. " and exits 0', { skip: NO_SIGNALS }, async () => {
     const alice = await aliceJoins();
     alice.child.kill('SIGINT');
     assert.equal(await alice.line(/interrupted/), ' Client interrupted. ');

@@ -15,10 +15,11 @@
 // Program output quoted in a code span or block is not a pointer.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from './helpers/chat.js';
+import { readRepositoryFile } from './helpers/repository.js';
 
 /** A link to a line: `[text](path#L12)`. */
 const LINE_LINK = /\[([^\]]*)\]\(([^)#\s]+)#L(\d+)\)/g;
@@ -41,7 +42,7 @@ export interface Pointer {
 /** Every pointer in a doc, and every piece of text that looks like one but
  * is in neither form. */
 export function pointersIn(doc: string): { pointers: Pointer[]; unreadable: string[] } {
-  const text = readFileSync(join(ROOT, doc), 'utf8');
+  const text = readRepositoryFile(doc);
   const lineOf = (index: number) => text.slice(0, index).split('\n').length;
   const pointers: Pointer[] = [];
   const understood = new Set<number>();
@@ -90,7 +91,7 @@ export function problemWith(pointer: Pointer): string | null {
   const where = `${pointer.doc}:${pointer.line}: ${pointer.target}#L${pointer.targetLine}`;
   if (pointer.code === null) return `${where} does not say what it points at; its text must be the code on that line, in backquotes`;
   if (!existsSync(join(ROOT, pointer.target))) return `${where}: there is no ${pointer.target}`;
-  const lines = readFileSync(join(ROOT, pointer.target), 'utf8').split('\n');
+  const lines = readRepositoryFile(pointer.target).split('\n');
   const line = lines[pointer.targetLine - 1];
   if (line !== undefined && quotedIn(pointer.code, line)) return null;
   const reads = line === undefined ? `the file has ${lines.length} lines` : `line ${pointer.targetLine} reads: ${line.trim()}`;
@@ -130,7 +131,7 @@ test('every pointer reaches a line that holds the code it quotes', () => {
 test('a pointer whose line no longer holds its code fails, and says where the code is now', () => {
   const moved: Pointer = { doc: 'docs/X.md', line: 3, target: 'src/server.ts', targetLine: 1, code: 'async run(): Promise<void> {' };
   const runLine =
-    readFileSync(join(ROOT, 'src/server.ts'), 'utf8')
+    readRepositoryFile('src/server.ts')
       .split('\n')
       .findIndex((line) => line.includes('async run(): Promise<void> {')) + 1;
   assert.match(

@@ -9,15 +9,29 @@
 // to or bind port 8800 (a guard loaded before the program, see GUARD).
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ROOT } from './helpers/chat.js';
+import { NO_PYTHON3, PYTHON3 } from './helpers/python.js';
+import { readRepositoryFile } from './helpers/repository.js';
+import { doesNotRun, endProcessTree } from './helpers/system.js';
 
-const skip = spawnSync('python3', ['--version']).error !== undefined && 'python3 is not on the PATH, so there is no Python original to show';
+/** Why the Python original cannot be shown here: the blocks type
+ * `python3`, which must run Python 3. */
+const noPython =
+  (NO_PYTHON3 && `${NO_PYTHON3}, so there is no Python original to show`) ||
+  (PYTHON3?.command !== 'python3' && `python3 does not run Python 3 here (${PYTHON3?.command} does), and the blocks type python3`);
+
+/** Why the blocks cannot run here, or false: they are bash, with the
+ * procps `ps -C` and coreutils `timeout` of Linux (and WSL). macOS's ps
+ * has no -C and it has no timeout; Windows has none of them. */
+const noShell =
+  doesNotRun('bash', ['--norc', '--noprofile', '-c', 'exit 0']) || doesNotRun('ps', ['-o', 'args=', '-C', 'ps']) || doesNotRun('timeout', ['5', 'true']);
+const skip = noPython || (noShell && `${noShell}, and the blocks need bash, ps -C and timeout as Linux has them`);
 
 /** The port the blocks are written with. */
 const DOCUMENTED_PORT = 8800;
@@ -70,27 +84,21 @@ async function freePort(): Promise<number> {
 
 /** Process groups still running: killed when the file's tests end, however
  * they end (a failure, a timeout), and at exit. */
-const groups = new Set<number>();
+const groups = new Set<ChildProcess>();
 function killGroups(): void {
-  for (const pid of groups) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  for (const leader of groups) endProcessTree(leader);
   groups.clear();
 }
 after(killGroups);
 process.once('exit', killGroups);
 
 test('every command block in docs/ERRATA.md works pasted in order, on a free port', { skip, timeout: 90_000 }, async (t) => {
-  const blocks = [...readFileSync(join(ROOT, 'docs/ERRATA.md'), 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]!);
+  const blocks = [...readRepositoryFile('docs/ERRATA.md').matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]!);
   assert.equal(blocks.length, SHOWS.length, 'a check for each block');
   const documented = blocks.join('\n').split(String(DOCUMENTED_PORT)).length - 1;
   assert.ok(documented >= 10, `the blocks name port ${DOCUMENTED_PORT} (${documented} times)`);
   assert.match(
-    readFileSync(join(ROOT, 'test/interop/chat_server_with_select.py'), 'utf8'),
+    readRepositoryFile('test/interop/chat_server_with_select.py'),
     /'--port'.*required=True/,
     'the Python program has no port of its own to fall back on',
   );
@@ -113,7 +121,7 @@ test('every command block in docs/ERRATA.md works pasted in order, on a free por
     stdio: ['ignore', 'pipe', 'ignore'],
     env: { ...process.env, PYTHONPATH: guard },
   });
-  groups.add(bash.pid!);
+  groups.add(bash);
   t.signal.addEventListener('abort', killGroups);
   let output = '';
   bash.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
@@ -132,13 +140,13 @@ test('every command block in docs/ERRATA.md works pasted in order, on a free por
 });
 
 test('docs/ERRATA.md says, before its first block, that the blocks use port 8800 and to stop your own server first', () => {
-  const doc = readFileSync(join(ROOT, 'docs/ERRATA.md'), 'utf8');
+  const doc = readRepositoryFile('docs/ERRATA.md');
   const beforeBlocks = doc.slice(0, doc.indexOf('```sh'));
   assert.match(beforeBlocks, new RegExp(`the blocks use port ${DOCUMENTED_PORT}`));
   assert.match(beforeBlocks, /Stop your own server first, or change \d+ in every\s+block to a free port/);
 });
 
-test('the guard refuses port 8800 to the Python programs the blocks start', { skip }, () => {
+test('the guard refuses port 8800 to the Python programs the blocks start', { skip: noPython }, () => {
   // Proves the guard above works, without touching port 8800: the refusal
   // comes before any socket call reaches the kernel.
   const guard = mkdtempSync(join(tmpdir(), 'selectchat-errata-'));

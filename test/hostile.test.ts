@@ -10,24 +10,14 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from '
 import { connect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { WHOLE_LINES_PER_SECOND } from '../src/log.js';
 import { stopReadingNow } from '../src/streams.js';
 import { frame } from '../src/wire.js';
-import {
-  chatPair,
-  type ChildProgram,
-  openDescriptors,
-  peakRssMb,
-  RawClient,
-  startServer,
-  startServerProgram,
-  stillChatting,
-  within,
-  ROOT,
-} from './helpers/chat.js';
+import { chatPair, type ChildProgram, PEAK_RSS_REPORTER, RawClient, startServer, startServerProgram, stillChatting, within, ROOT } from './helpers/chat.js';
 import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
+import { NO_DESCRIPTOR_LIST, NO_FIFO, NO_SIGNALS, openDescriptors } from './helpers/system.js';
 
 const MiB = 1024 * 1024;
 
@@ -42,8 +32,17 @@ async function rawSocket(port: number): Promise<Socket> {
  * should: by itself, exit code 0. */
 async function stopsCleanly(program: ChildProgram): Promise<void> {
   assert.equal(program.child.exitCode, null, 'the server is still running');
-  program.child.kill('SIGINT');
+  program.stopByConsole();
   assert.deepEqual(await program.exited, { code: 0, signal: null });
+}
+
+/** Stops a server program started with PEAK_RSS_REPORTER, as
+ * stopsCleanly does, and checks the peak memory it reports. */
+async function stopsCleanlyWithin(t: TestContext, program: ChildProgram, limitMb: number, what = 'server peak RSS'): Promise<void> {
+  await stopsCleanly(program);
+  const peakMb = program.reportedPeakRssMb();
+  t.diagnostic(`${what}: ${peakMb} MB`);
+  assert.ok(peakMb < limitMb, `server peak RSS ${peakMb} MB`);
 }
 
 describe('resets at every moment', () => {
@@ -75,7 +74,7 @@ describe('resets at every moment', () => {
 describe('memory a peer can make the server hold', () => {
   test('unnamed connections cannot announce a large frame: the first frame is small', async (t) => {
     // Hundreds of hosts, played from one address.
-    const { program, port } = await startServerProgram(['--max-handshake-size', '1024', '--max-per-address', '0']);
+    const { program, port } = await startServerProgram(['--max-handshake-size', '1024', '--max-per-address', '0'], PEAK_RSS_REPORTER);
     const { alice, bob } = await chatPair(port);
     const promise = Buffer.concat([header(MiB), Buffer.alloc(64 * 1024, 1)]);
     const strangers = await Promise.all(Array.from({ length: 400 }, () => RawClient.connect(port)));
@@ -86,14 +85,11 @@ describe('memory a peer can make the server hold', () => {
       /^Chat server: refused connection \d+ from 127\.0\.0\.1: first frame of 1048576 bytes is over the limit of 1024$/,
     );
     await stillChatting(alice, bob, { skipOthers: true }, 'after 400 big promises');
-    const peakMb = peakRssMb(program.child.pid!);
-    t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
-    assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
-    await stopsCleanly(program);
+    await stopsCleanlyWithin(t, program, 200);
   });
 
   test('named connections holding unfinished frames are cut off at the input budget, largest first', async (t) => {
-    const { program, port } = await startServerProgram(['--input-budget', String(8 * MiB), '--max-per-address', '0']);
+    const { program, port } = await startServerProgram(['--input-budget', String(8 * MiB), '--max-per-address', '0'], PEAK_RSS_REPORTER);
     const { alice, bob } = await chatPair(port);
     const ATTACKERS = 150;
     const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x41)]);
@@ -106,11 +102,8 @@ describe('memory a peer can make the server hold', () => {
       /^Chat server: dropping client \d+ \(hog\d+@127\.0\.0\.1\): holds \d+ bytes of input while the server holds \d+, over the input budget of 8388608$/,
     );
     await stillChatting(alice, bob, { skipOthers: true }, 'while the hogs wait');
-    const peakMb = peakRssMb(program.child.pid!);
-    t.diagnostic(`server peak RSS with ${ATTACKERS} MiB offered against an 8 MiB budget: ${peakMb.toFixed(0)} MB`);
-    assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
     for (const attacker of attackers) attacker.socket.destroy();
-    await stopsCleanly(program);
+    await stopsCleanlyWithin(t, program, 200, `server peak RSS with ${ATTACKERS} MiB offered against an 8 MiB budget`);
   });
 
   test('a frame begun must be finished within the frame timeout, even in an idle room', async () => {
@@ -137,8 +130,8 @@ describe('memory a peer can make the server hold', () => {
 describe('a room with a congested client', () => {
   /** A server whose output soft limit one client passes as soon as it
    * stops reading, and that client, congested. */
-  async function roomWithCongestedClient(args: string[]) {
-    const { program, port } = await startServerProgram(['--trace', '--output-soft-limit', '65536', '--slow-client-grace', '60', ...args]);
+  async function roomWithCongestedClient(args: string[], nodeArgs: string[] = []) {
+    const { program, port } = await startServerProgram(['--trace', '--output-soft-limit', '65536', '--slow-client-grace', '60', ...args], nodeArgs);
     const { alice, bob } = await chatPair(port);
     const stalled = await RawClient.join(port, 'stalled');
     await Promise.all([alice.next(), bob.next()]);
@@ -155,8 +148,8 @@ describe('a room with a congested client', () => {
     return { program, port, alice, bob, stalled };
   }
 
-  test('--max-clients counts every socket, and newcomers are not read while a client is congested', async (t) => {
-    const { program, port, stalled } = await roomWithCongestedClient(['--max-clients', '20']);
+  test('--max-clients counts every socket, and newcomers are not read while a client is congested', { skip: NO_DESCRIPTOR_LIST }, async (t) => {
+    const { program, port, stalled } = await roomWithCongestedClient(['--max-clients', '20'], PEAK_RSS_REPORTER);
     const before = openDescriptors(program.child.pid!);
     const almost = Buffer.concat([header(MiB), Buffer.alloc(MiB - 1, 0x42)]);
     const newcomers = await Promise.all(Array.from({ length: 200 }, () => rawSocket(port)));
@@ -178,14 +171,11 @@ describe('a room with a congested client', () => {
     t.diagnostic(`descriptors: ${before} with a client congested, ${after} after 200 newcomers`);
     // The room's 20 and as many kept for refusals, less the three in the room already.
     assert.ok(after - before <= 20 + 20 - 3, `${after - before} more descriptors`);
-    const peakMb = peakRssMb(program.child.pid!);
-    t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
-    assert.ok(peakMb < 200, `server peak RSS ${peakMb} MB`);
     stalled.socket.resume();
     assert.equal(await program.line(/refused/), 'Chat server: refused a connection from 127.0.0.1 at once: 40 sockets open, the most it holds');
     for (const newcomer of newcomers) newcomer.destroy();
     stalled.socket.destroy();
-    await stopsCleanly(program);
+    await stopsCleanlyWithin(t, program, 200);
   });
 
   test('a newcomer is not dropped for a handshake deadline that ran while a client was congested', async () => {
@@ -432,7 +422,7 @@ describe('the log output', () => {
 });
 
 describe('signals', () => {
-  test('a second SIGINT while the server closes ends it at once, exit code 0', async (t) => {
+  test('a second SIGINT while the server closes ends it at once, exit code 0', { skip: NO_SIGNALS || NO_FIFO }, async (t) => {
     // The server's log goes into a FIFO. Once the server listens, the test
     // stops reading it and fills it up: every later log line waits, and the
     // server, told to stop, waits for its log for as long as nobody reads it
@@ -506,16 +496,10 @@ describe('what the server relays', () => {
 
 describe('a hostile crowd', () => {
   test('hundreds of connections reset, half-close, stall, dribble and flood while two clients chat', async (t) => {
-    const { program, port } = await startServerProgram([
-      '--frame-timeout',
-      '2',
-      '--handshake-timeout',
-      '2',
-      '--slow-client-grace',
-      '1',
-      '--input-budget',
-      String(16 * MiB),
-    ]);
+    const { program, port } = await startServerProgram(
+      ['--frame-timeout', '2', '--handshake-timeout', '2', '--slow-client-grace', '1', '--input-budget', String(16 * MiB)],
+      PEAK_RSS_REPORTER,
+    );
     const { alice, bob } = await chatPair(port);
     const random = new SeededRandom(20261128);
     const LINES = 200;
@@ -578,10 +562,7 @@ describe('a hostile crowd', () => {
     await attack;
     assert.ok(crowdDone);
     await stillChatting(alice, bob, { skipOthers: true }, 'after the crowd');
-    const peakMb = peakRssMb(program.child.pid!);
-    t.diagnostic(`server peak RSS: ${peakMb.toFixed(0)} MB`);
-    assert.ok(peakMb < 250, `server peak RSS ${peakMb} MB`);
     for (const socket of crowd) socket.destroy();
-    await stopsCleanly(program);
+    await stopsCleanlyWithin(t, program, 250);
   });
 });

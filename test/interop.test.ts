@@ -2,12 +2,12 @@
 // Python side is the project's own port of the recipe, in test/interop/.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { encodePickle, type PickleShape } from '../src/pickle.js';
 import { ChildProgram, RawClient, startServerProgram } from './helpers/chat.js';
+import { NO_PYTHON3 } from './helpers/python.js';
 
-const noPython = spawnSync('python3', ['--version']).error !== undefined && 'python3 is not on the PATH, so there is no Python original to talk to';
+const noPython = NO_PYTHON3 && `${NO_PYTHON3}, so there is no Python original to talk to`;
 
 /** Everyone still running at the end of a test is stopped. */
 const running: ChildProgram[] = [];

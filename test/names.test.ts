@@ -2,10 +2,10 @@
 // as somebody else, and nothing a peer says is relayed as a control.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { frame } from '../src/wire.js';
 import { ChildProgram, RawClient, startServer, startServerProgram } from './helpers/chat.js';
+import { NO_PYTHON3 } from './helpers/python.js';
 
 describe('names', () => {
   let chat: Awaited<ReturnType<typeof startServer>>;
@@ -131,7 +131,7 @@ describe('one name per person', () => {
 });
 
 describe('a name in use, as the clients show it', () => {
-  const noPython = spawnSync('python3', ['--version']).error !== undefined && 'python3 is not on the PATH, so there is no Python original to run';
+  const noPython = NO_PYTHON3 && `${NO_PYTHON3}, so there is no Python original to run`;
 
   test('the Python original prints the refusal, in either pickle shape, and so does ours', { skip: noPython }, async () => {
     const { program, port } = await startServerProgram();

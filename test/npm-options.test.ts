@@ -4,17 +4,17 @@
 // so and what to type instead. These run the real npm, as a reader would.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { ChildProgram, ROOT } from './helpers/chat.js';
+import { doesNotRun, spawnNpm } from './helpers/system.js';
 
-const skip = spawnSync('npm', ['--version']).error !== undefined && 'npm is not on the PATH';
+const skip = doesNotRun('npm', ['--version']);
 
 /** `npm ARGS` in the project, in an environment free of the variables of
  * the npm that may be running these tests. */
 function npm(args: string[]): ChildProgram {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_')));
-  return new ChildProgram(spawn('npm', args, { cwd: ROOT, env, stdio: 'pipe' }));
+  return new ChildProgram(spawnNpm('npm', args, { cwd: ROOT, env }));
 }
 
 describe('options npm took for itself', { skip }, () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
@@ -8,6 +7,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Reactor } from '../src/reactor/select.js';
 import type { Connection, Listener } from '../src/reactor/sources.js';
 import { FrameDecoder, frame } from '../src/wire.js';
+import { readRepositoryFile } from './helpers/repository.js';
 
 // The reactor alone, with no chat: a listener, a connection, a console.
 
@@ -250,7 +250,7 @@ describe('the reactor', () => {
 });
 
 describe("the reactor's files", () => {
-  const read = (file: string) => readFileSync(new URL(`../src/reactor/${file}`, import.meta.url), 'utf8');
+  const read = (file: string) => readRepositoryFile(`src/reactor/${file}`);
 
   test('the core, select.ts, is at most 250 lines, names nothing of chat, and begins with select()', () => {
     const core = read('select.ts');

@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { encodePickle } from '../src/pickle.js';
 import { frame } from '../src/wire.js';
-import { ChildProgram, chatPair, peakRssMb, RawClient, ROOT, startServer, startServerProgram, stillChatting, within } from './helpers/chat.js';
+import { ChildProgram, chatPair, PEAK_RSS_REPORTER, RawClient, ROOT, startServer, startServerProgram, stillChatting, within } from './helpers/chat.js';
 import { header, rawFrame } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';
+import { NO_SIGNALS, NO_TCP_TIMERS } from './helpers/system.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -241,7 +242,7 @@ async function drainUntil(client: RawClient, expected: string, trigger: () => vo
 
 describe('load', () => {
   test('a client that stops reading is cut off; readers, even slow ones, get every line in order', async (t) => {
-    const { program, port } = await startServerProgram(['--slow-client-grace', '1']);
+    const { program, port } = await startServerProgram(['--slow-client-grace', '1'], PEAK_RSS_REPORTER);
     const readers = [await RawClient.join(port, 'reader'), await RawClient.join(port, 'slow-reader')];
     const stalled = await RawClient.join(port, 'stalled');
     stalled.socket.pause();
@@ -277,11 +278,11 @@ describe('load', () => {
       await program.line(/dropping/),
       /^Chat server: dropping client \d+ \(stalled@127\.0\.0\.1\): read nothing for 1 s with \d+ bytes of output waiting$/,
     );
-    const peakMb = peakRssMb(program.child.pid!);
-    t.diagnostic(`server peak RSS with a 20 MB burst in flight: ${peakMb.toFixed(0)} MB`);
+    program.stopByConsole();
+    assert.deepEqual(await program.exited, { code: 0, signal: null });
+    const peakMb = program.reportedPeakRssMb();
+    t.diagnostic(`server peak RSS with a 20 MB burst in flight: ${peakMb} MB`);
     assert.ok(peakMb < 250, `server peak RSS ${peakMb} MB`);
-    program.child.kill('SIGKILL');
-    await program.exited;
   });
 
   test('churn: hundreds join, talk and leave at once; watchers miss nothing and see it in order', async () => {
@@ -321,7 +322,7 @@ describe('load', () => {
     await chat.stop();
   });
 
-  test('SIGINT while twenty clients send flat out: exit 0 within a second', async () => {
+  test('SIGINT while twenty clients send flat out: exit 0 within a second', { skip: NO_SIGNALS }, async () => {
     const { program, port } = await startServerProgram();
     const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => RawClient.join(port, `busy${i}`)));
     let sending = true;
@@ -425,7 +426,8 @@ describe('a fair share, within the input budget', () => {
   });
 });
 
-describe('deadlines when the wall clock steps', () => {
+// The wall clock is stepped by a signal, SIGUSR2, which Windows does not have.
+describe('deadlines when the wall clock steps', { skip: NO_SIGNALS }, () => {
   /** The server program, with a wall clock that steps by `stepMs` on SIGUSR2
    * (test/helpers/step-wall-clock.ts); Alice and Bob in the room, a
    * stranger that has not sent its name, and half of a frame from Bob. */
@@ -483,7 +485,7 @@ describe('deadlines when the wall clock steps', () => {
   });
 });
 
-describe('a peer that vanishes without a word', () => {
+describe('a peer that vanishes without a word', { skip: NO_TCP_TIMERS }, () => {
   /** The kernel's timer on the server's end of a client's connection, from
    * /proc/net/tcp (Linux): 2 is the keepalive timer, 0 none, 1 a
    * retransmission pending; `seconds` until it goes off. */

@@ -6,9 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ChildProgram, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
-
-/** Skipped, with this reason, where there is no tmux. */
-const noTmux = spawnSync('tmux', ['-V']).error !== undefined && 'tmux is not installed, so there is no terminal to test in';
+import { doesNotRun, NO_JOB_CONTROL, NO_SIGNALS } from './helpers/system.js';
 
 /** Resolves with how long the program took to exit after `since`. */
 async function exitsWithin(program: ChildProgram, since: number) {
@@ -44,7 +42,7 @@ describe('scripts/server.ts', () => {
     }
   });
 
-  test('SIGINT closes every client and exits 0 within a second', async () => {
+  test('SIGINT closes every client and exits 0 within a second', { skip: NO_SIGNALS }, async () => {
     const { program, port } = await startServerProgram();
     const alice = await RawClient.join(port, 'alice');
     const bob = await RawClient.join(port, 'bob');
@@ -62,7 +60,7 @@ describe('scripts/server.ts', () => {
     ['SIGTERM', 'SIGTERM'],
     ['SIGHUP', 'SIGHUP (its terminal closed)'],
   ] as const) {
-    test(`${what} stops it the same way`, async () => {
+    test(`${what} stops it the same way`, { skip: NO_SIGNALS }, async () => {
       const { program, port } = await startServerProgram();
       const alice = await RawClient.join(port, 'alice');
       program.child.kill(signal);
@@ -81,7 +79,8 @@ describe('scripts/server.ts', () => {
     assert.deepEqual(await program.exited, { code: 0, signal: null });
   });
 
-  test('end of input on its console does not stop it', async () => {
+  // With its console ended, only a signal stops it.
+  test('end of input on its console does not stop it', { skip: NO_SIGNALS }, async () => {
     const { program, port } = await startServerProgram();
     program.child.stdin.end();
     // Chatting after stdin has ended shows the server is still serving.
@@ -100,12 +99,12 @@ describe('scripts/server.ts', () => {
     assert.deepEqual(await second.exited, { code: 1, signal: null });
     assert.equal(second.stderr, `Cannot listen on 127.0.0.1:${port}: port ${port} is already in use\n`);
     assert.deepEqual(second.output, []);
-    first.child.kill('SIGINT');
+    first.stopByConsole();
     await first.exited;
   });
 });
 
-describe('scripts/server.ts under npx tsx', () => {
+describe('scripts/server.ts under npx tsx', { skip: NO_SIGNALS || doesNotRun('npx', ['--version']) }, () => {
   test('Ctrl-C (SIGINT to the whole process group): npx ends by the signal, and the server still says goodbye to every client', async () => {
     const child = spawn('npx', ['tsx', 'scripts/server.ts', '--port', '0'], { cwd: ROOT, detached: true, stdio: 'pipe' });
     const program = new ChildProgram(child);
@@ -126,7 +125,7 @@ describe('scripts/server.ts under npx tsx', () => {
 });
 
 describe('scripts/server.ts as a background job', () => {
-  test('keeps serving while the user types at the shell, and reads its console once in the foreground', { skip: noTmux }, async () => {
+  test('keeps serving while the user types at the shell, and reads its console once in the foreground', { skip: NO_JOB_CONTROL }, async () => {
     const socketName = `selectchat-bg-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-bg-'));

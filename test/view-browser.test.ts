@@ -10,11 +10,11 @@ import type { Round } from '../src/trace.js';
 import { recordingOf } from '../src/recording.js';
 import { LoopView } from '../src/view.js';
 import { RawClient, startServerProgram } from './helpers/chat.js';
-import { Browser, CHROMIUM } from './helpers/inspector.js';
+import { noBrowser } from './helpers/browser.js';
+import { Browser } from './helpers/inspector.js';
 
 const skip =
-  (typeof WebSocket === 'undefined' && 'this Node has no WebSocket client (Node 20 needs --experimental-websocket, which npm test passes)') ||
-  (CHROMIUM === undefined && 'no headless Chromium is installed (Debian: apt-get install chromium-headless-shell; .ci/run installs it)');
+  (typeof WebSocket === 'undefined' && 'this Node has no WebSocket client (Node 20 needs --experimental-websocket, which npm test passes)') || noBrowser();
 
 const status = `document.getElementById('status').textContent`;
 /** Whether an element is on the page: not hidden by any attribute or rule. */

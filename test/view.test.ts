@@ -180,7 +180,7 @@ describe('recording and replay', () => {
     alice.send('recorded');
     assert.equal(await alice.next(), '\n(Connected: New client (2) from bob@127.0.0.1)');
     assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>recorded');
-    program.child.kill('SIGINT');
+    program.stopByConsole();
     await program.exited;
     const traced = program.stderr.trimEnd().split('\n');
     const recorded = readFileSync(file, 'utf8')

@@ -3,7 +3,6 @@
 
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { connect, createServer, type Socket } from 'node:net';
 import { after } from 'node:test';
@@ -11,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { ChatServer, type ChatServerOptions } from '../../src/server.js';
 import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/pickle.js';
 import { FrameDecoder, frame } from '../../src/wire.js';
+import { PYTHON3 } from './python.js';
+import { endProcessTree } from './system.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -184,17 +185,11 @@ const servers = new Set<ChatServer>();
 if (process.env.NODE_TEST_CONTEXT !== undefined) after(endWhatTestsLeft);
 
 /** Ends every program still running, with everything it started when it
- * has a process group of its own (spawned `detached`), and stops every
- * server still running in this process. */
+ * has a process group of its own (spawned `detached`; on Windows, its
+ * tree), and stops every server still running in this process. */
 export function endWhatTestsLeft(): void {
   for (const server of servers) server.sighandler();
-  for (const child of running) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      child.kill('SIGKILL');
-    }
-  }
+  for (const child of running) endProcessTree(child);
   running.clear();
 }
 
@@ -208,7 +203,12 @@ export class ChildProgram {
   private partial = '';
   private partialError = '';
 
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
+  /** `lineBreak`: what ends a line. Byte exact by default; Python writes
+   * "\r\n" on Windows, as a text file there ends its lines. */
+  constructor(
+    readonly child: ChildProcessWithoutNullStreams,
+    private readonly lineBreak: string | RegExp = '\n',
+  ) {
     running.add(child);
     child.once('exit', () => running.delete(child));
     child.stdout.setEncoding('utf8');
@@ -216,7 +216,7 @@ export class ChildProgram {
     child.stdout.on('data', (text: string) => this.take(text));
     child.stderr.on('data', (text: string) => {
       this.stderr += text;
-      const parts = (this.partialError + text).split('\n');
+      const parts = (this.partialError + text).split(this.lineBreak);
       this.partialError = parts.pop()!;
       for (const line of parts) this.errorLines.put(line);
     });
@@ -227,10 +227,13 @@ export class ChildProgram {
     });
   }
 
-  /** The project's Python port of the recipe (test/interop/). */
+  /** The project's Python port of the recipe (test/interop/), run by the
+   * Python 3 found here (test/helpers/python.ts: a test that calls this
+   * is skipped where there is none). */
   static python(args: string[]): ChildProgram {
-    const child = spawn('python3', ['-u', 'test/interop/chat_server_with_select.py', ...args], { cwd: ROOT, stdio: 'pipe' });
-    return new ChildProgram(child);
+    if (PYTHON3 === undefined) throw new Error('no Python 3 runs here');
+    const child = spawn(PYTHON3.command, [...PYTHON3.args, '-u', 'test/interop/chat_server_with_select.py', ...args], { cwd: ROOT, stdio: 'pipe' });
+    return new ChildProgram(child, /\r?\n/);
   }
 
   static start(script: string, args: string[], nodeArgs: string[] = []): ChildProgram {
@@ -239,6 +242,21 @@ export class ChildProgram {
       stdio: 'pipe',
     });
     return new ChildProgram(child);
+  }
+
+  /** Stops a server program the way every system has: a line typed on its
+   * console (README). A signal would do on POSIX, but on Windows every
+   * signal is a forced kill, and the server would not close its clients. */
+  stopByConsole(): void {
+    this.child.stdin.write('stop\n');
+  }
+
+  /** The peak memory the program reports on stderr as it exits, in MB:
+   * started with PEAK_RSS_REPORTER loaded, after it has exited. */
+  reportedPeakRssMb(): number {
+    const reported = /^peak RSS: (\d+) MB$/m.exec(this.stderr);
+    if (reported === null) throw new Error(`no peak RSS reported; stderr: ${this.stderr}`);
+    return Number(reported[1]);
   }
 
   /** Waits for the next line of stdout matching the pattern, skipping others. */
@@ -260,7 +278,7 @@ export class ChildProgram {
   }
 
   private take(text: string): void {
-    const parts = (this.partial + text).split('\n');
+    const parts = (this.partial + text).split(this.lineBreak);
     this.partial = parts.pop()!;
     for (const line of parts) {
       this.output.push(line);
@@ -269,22 +287,16 @@ export class ChildProgram {
   }
 }
 
+/** Node's arguments that make a program report its peak memory as it
+ * exits (test/helpers/report-peak-rss.ts): every system says that of a
+ * process, and no test reads /proc for it. */
+export const PEAK_RSS_REPORTER = ['--import', './test/helpers/report-peak-rss.ts'];
+
 /** The server's command line on a free port; resolves once it listens. */
-export async function startServerProgram(args: string[] = []): Promise<{ program: ChildProgram; port: number }> {
-  const program = ChildProgram.start('scripts/server.ts', ['--port', '0', ...args]);
+export async function startServerProgram(args: string[] = [], nodeArgs: string[] = []): Promise<{ program: ChildProgram; port: number }> {
+  const program = ChildProgram.start('scripts/server.ts', ['--port', '0', ...args], nodeArgs);
   const line = await program.line(/^Server listening to port: \d+ \.\.\.$/);
   return { program, port: Number(/\d+/.exec(line)![0]) };
-}
-
-/** A child process's peak resident memory so far, in MB (Linux). */
-export function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
-
-/** How many file descriptors a process has open (Linux). */
-export function openDescriptors(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 /** Fails with `what` if the promise has not settled within `ms`: for the

@@ -2,12 +2,14 @@
 // WebSocket: for Node's inspector (test/debugger.test.ts) and for a
 // headless Chromium (test/view-browser.test.ts, scripts/screenshot.ts).
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { findBrowser } from './browser.js';
 import { ChildProgram, ROOT } from './chat.js';
 import { type Mapping, readInlineSourceMap } from './source-map.js';
+import { endProcessTree } from './system.js';
 
 /** A message of the inspector protocol: JSON, untyped. */
 // biome-ignore lint/suspicious/noExplicitAny: the protocol's messages are JSON whose shape each test knows
@@ -178,8 +180,8 @@ export class DebuggedProgram {
   }
 }
 
-/** Where a headless Chromium is, if one is installed. */
-export const CHROMIUM = ['chromium-headless-shell', 'chromium', 'chromium-browser'].find((name) => spawnSync(name, ['--version']).error === undefined);
+/** Where a Chromium, Chrome or Edge is, if one is installed (test/helpers/browser.ts). */
+export const CHROMIUM = findBrowser();
 
 /** A headless Chromium and one page in it, driven over the protocol. */
 export class Browser {
@@ -203,8 +205,8 @@ export class Browser {
         '--window-size=1400,900',
         'about:blank',
       ],
-      // Its own process group: Chromium starts helpers of its own, and
-      // close() ends them all.
+      // Its own process group (a tree, on Windows): Chromium starts helpers
+      // of its own, and close() ends them all.
       { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
     );
     // Chromium says on stderr where its DevTools endpoint listens.
@@ -252,11 +254,7 @@ export class Browser {
 
   close(): void {
     this.page.close();
-    try {
-      process.kill(-this.process.pid!, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    endProcessTree(this.process);
     this.process.unref();
     rmSync(this.profile, { recursive: true, force: true });
   }
