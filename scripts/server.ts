@@ -92,7 +92,10 @@ Once listening it prints "Server listening to port: <port> ...".
 It stops on Ctrl-C (SIGINT), SIGTERM, SIGHUP, or any line typed on its
 console; a second signal while it closes ends it at once. End of input on its
 console (</dev/null) does not stop it, and started in the background (&) it
-does not read its console until brought to the foreground.
+does not read its console until brought to the foreground. A console it
+cannot read (nohup's write-only /dev/null) is no console: it says so once
+and serves on. SIGUSR1 is logged and ignored: the server opens no debugger
+unless started for debugging (npm run debug:server).
 See README.md for the exit status of each way of stopping it.
 `;
 
@@ -185,6 +188,7 @@ async function main(): Promise<void> {
     signalled = true;
   };
   for (const signal of STOP_SIGNALS) process.on(signal, hurry);
+  ignoreDebuggerSignal(log.line);
   await server.run();
   view?.close();
   // The last lines get a moment to leave, even to an output that stalls.
@@ -192,6 +196,16 @@ async function main(): Promise<void> {
   // Nothing else should be left to keep the process alive: stdin is closed
   // with the console and every socket with its client; the signal handlers
   // and the foreground check do not hold it.
+}
+
+/** Node opens its debugger on SIGUSR1, on 127.0.0.1:9229, to every local
+ * user; many servers take USR1 to mean "reopen the logs". A listener of
+ * our own turns Node's off: the server opens a debugger only when started
+ * for debugging (`npm run debug:server`, whose --inspect-brk opened it at
+ * start). Windows has no SIGUSR1. */
+function ignoreDebuggerSignal(log: (line: string) => void): void {
+  if (process.platform === 'win32') return;
+  process.on('SIGUSR1', () => log('Chat server: SIGUSR1 ignored (this server opens no debugger; see README)'));
 }
 
 function startView(port: number, hold: LoopHold, queued: () => ReturnType<ChatServer['queued']>): Promise<LoopView> {

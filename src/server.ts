@@ -219,7 +219,9 @@ export class ChatServer {
               // End of input (started with </dev/null, say):
               // stdin would stay readable for ever, so stop watching it.
               inputs.splice(inputs.indexOf(this.console), 1);
-              this.trace?.did('stdin: end of input, no longer watched');
+              const failure = this.console.failure;
+              if (failure) this.options.log(`Chat server: the console cannot be read (${failure.message}); serving on without it`);
+              this.trace?.did(failure ? 'stdin: cannot be read, no longer watched' : 'stdin: end of input, no longer watched');
             } else {
               this.trace?.did('stdin: a line, stopping');
               this.sighandler();

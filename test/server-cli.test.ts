@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { devNull, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ChildProgram, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
+import { ChildProgram, chatPair, RawClient, ROOT, startServerProgram, stillChatting } from './helpers/chat.js';
 import { doesNotRun, NO_JOB_CONTROL, NO_SIGNALS } from './helpers/system.js';
 
 /** Resolves with how long the program took to exit after `since`. */
@@ -163,6 +163,36 @@ describe('scripts/server.ts as a background job', () => {
       spawnSync('tmux', ['-L', socketName, 'kill-server']);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('a console it cannot read (stdin write-only, as under nohup) is no console: it says so once and serves on', { skip: NO_SIGNALS }, async () => {
+    // nohup gives a terminal job a write-only /dev/null for stdin: the first read fails with EBADF.
+    const writeOnly = openSync(devNull, 'w');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/server.ts', '--port', '0'], { cwd: ROOT, stdio: [writeOnly, 'pipe', 'pipe'] });
+    closeSync(writeOnly);
+    const program = new ChildProgram(child as unknown as ChildProcessWithoutNullStreams);
+    const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
+    await program.line(/^Chat server: the console cannot be read \(EBADF: bad file descriptor, read\); serving on without it$/);
+    const { alice, bob } = await chatPair(port);
+    await stillChatting(alice, bob, {}, 'still here');
+    program.child.kill('SIGINT');
+    await Promise.all([alice.expectClosed(), bob.expectClosed()]);
+    assert.deepEqual(await program.exited, { code: 0, signal: null });
+    assert.equal(program.stderr, '');
+    assert.equal(program.output.filter((line) => line.includes('console cannot be read')).length, 1);
+  });
+
+  test('SIGUSR1 opens no debugger: it is logged and ignored, and the room goes on', { skip: NO_SIGNALS }, async () => {
+    const { program, port } = await startServerProgram();
+    const { alice, bob } = await chatPair(port);
+    program.child.kill('SIGUSR1');
+    await program.line(/^Chat server: SIGUSR1 ignored \(this server opens no debugger; see README\)$/);
+    await stillChatting(alice, bob, {}, 'after USR1');
+    assert.doesNotMatch(program.stderr, /Debugger listening/);
+    program.stopByConsole();
+    await Promise.all([alice.expectClosed(), bob.expectClosed()]);
+    assert.deepEqual(await program.exited, { code: 0, signal: null });
+    assert.equal(program.stderr, '');
   });
 });
 

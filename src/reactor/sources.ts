@@ -302,9 +302,21 @@ export class Console {
     });
     input.on('close', () => {
       this.inputClosed = true;
+      if (this.failure === undefined) reactor.push({ kind: 'console-end', console: this });
+    });
+    // A console that cannot be read is no console: a server started as
+    // `nohup ... &` has a write-only /dev/null for stdin, and its first read
+    // fails (EBADF). That ends the console, as end of input does; the loop
+    // says why. Unheard, the error would end the process.
+    input.on('error', (error) => {
+      if (this.failure !== undefined) return;
+      this.failure = error;
       reactor.push({ kind: 'console-end', console: this });
     });
   }
+
+  /** Why the console could not be read, if it failed rather than ended. */
+  failure: Error | undefined;
 
   get readable(): boolean {
     return this.lines.length > 0 || this.ended;
