@@ -340,6 +340,47 @@ describe('the loop view in Chromium', { skip }, () => {
     }
   });
 
+  test('live: arrow keys step after "follow" was clicked with the mouse; with Alt, Cmd or Ctrl they are the browser\'s', { timeout: 60_000 }, async () => {
+    const view = await LoopView.start({ port: 0, hold: new LoopHold() });
+    const browser = await Browser.open();
+    const chosen = () => browser.evaluate<string>(`document.querySelector('#detail h2').textContent`);
+    /** Presses an arrow key; resolves to whether the page cancelled it. */
+    const arrow = async (key: 'ArrowLeft' | 'ArrowRight', modifiers = 0) => {
+      await browser.evaluate(`window.cancelled = null; addEventListener('keydown', (e) => { window.cancelled = e.defaultPrevented; }, { once: true })`);
+      for (const type of ['keyDown', 'keyUp']) {
+        await browser.page.send('Input.dispatchKeyEvent', { type, key, code: key, modifiers, windowsVirtualKeyCode: key === 'ArrowRight' ? 39 : 37 });
+      }
+      return browser.evaluate<boolean>('window.cancelled');
+    };
+    try {
+      await browser.goto(view.url);
+      await browser.until('the page running', `${status} === 'running'`);
+      await feed(view, browser, 1, 8);
+      await browser.until('round 8 shown', `document.querySelector('#detail h2').textContent === 'Round 8'`);
+      // A real click, as a mouse gives it: "follow" is turned off and has focus.
+      const box = await browser.evaluate<{ x: number; y: number }>(
+        `(() => { const r = document.getElementById('follow').getBoundingClientRect(); return { x: r.x + r.width / 2, y: r.y + r.height / 2 }; })()`,
+      );
+      for (const type of ['mousePressed', 'mouseReleased']) {
+        await browser.page.send('Input.dispatchMouseEvent', { type, x: box.x, y: box.y, button: 'left', clickCount: 1 });
+      }
+      assert.equal(await browser.evaluate<string>('document.activeElement.id'), 'follow');
+      assert.equal(await browser.evaluate<boolean>(`document.getElementById('follow').checked`), false);
+      assert.equal(await arrow('ArrowLeft'), true);
+      await browser.until('round 7', `document.querySelector('#detail h2').textContent === 'Round 7'`);
+      // Alt (1), Ctrl (2) and Meta, Cmd on a Mac (4): left to the browser, uncancelled, nothing moves.
+      for (const modifiers of [1, 2, 4]) {
+        assert.equal(await arrow('ArrowLeft', modifiers), false, `modifiers ${modifiers} left to the browser`);
+        assert.equal(await chosen(), 'Round 7', `modifiers ${modifiers}: nothing moves`);
+      }
+      assert.equal(await arrow('ArrowRight'), true);
+      await browser.until('round 8 again', `document.querySelector('#detail h2').textContent === 'Round 8'`);
+    } finally {
+      browser.close();
+      view.close();
+    }
+  });
+
   test('a replay of 1,009 rounds opens on its first round, shown in the list; arrow keys step; only replay controls', { timeout: 60_000 }, async () => {
     const recording = Array.from({ length: 1009 }, (_, at) => classRound(at + 1));
     const view = await LoopView.start({ port: 0, recording: recordingOf(recording) });
