@@ -74,8 +74,8 @@ Options:
                           (default ${defaults.outputSoftLimit})
   --output-hard-limit N   bytes of output waiting that get a client dropped at
                           once (default ${defaults.outputHardLimit})
-  --slow-client-grace S   seconds a congested client may go without reading
-                          before it is dropped (default ${defaults.slowClientGraceMs / 1000})
+  --slow-client-grace S   seconds a congested client's waiting output may go
+                          without falling before it is dropped (default ${defaults.slowClientGraceMs / 1000})
   --trace                 print each round of the select() loop on stderr:
                           what select() was given, what came back, what was done
   --view PORT             serve the loop view, live, on 127.0.0.1:PORT (0 takes

@@ -136,7 +136,11 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
       congestion.lowestPending = pending;
       congestion.progressAt = now;
     } else if (now - congestion.progressAt >= slowClientGraceMs) {
-      verdicts.push({ client, reason: `read nothing for ${slowClientGraceMs / 1000} s with ${pending} bytes of output waiting`, discardOutput: true });
+      // What is measured is the output waiting, not what the peer read:
+      // Node counts a write as gone only once the kernel has taken all of
+      // it, so a peer that reads part of a large write shows no progress.
+      const reason = `its waiting output did not fall below ${congestion.lowestPending} bytes in ${slowClientGraceMs / 1000} s (${pending} bytes wait)`;
+      verdicts.push({ client, reason, discardOutput: true });
     }
   }
 

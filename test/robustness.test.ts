@@ -276,7 +276,7 @@ describe('load', () => {
     );
     assert.match(
       await program.line(/dropping/),
-      /^Chat server: dropping client \d+ \(stalled@127\.0\.0\.1\): read nothing for 1 s with \d+ bytes of output waiting$/,
+      /^Chat server: dropping client \d+ \(stalled@127\.0\.0\.1\): its waiting output did not fall below \d+ bytes in 1 s \(\d+ bytes wait\)$/,
     );
     program.stopByConsole();
     assert.deepEqual(await program.exited, { code: 0, signal: null });
