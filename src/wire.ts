@@ -31,6 +31,12 @@ export interface FrameLimits {
   maxFirstFrameSize?: number;
 }
 
+/** A chunk shorter than this is copied into a shared buffer rather than
+ * kept as it came (see `FrameDecoder.keepSmall`). */
+const COMPACT_BELOW = 512;
+/** The size of the buffer small chunks are copied into, in bytes. */
+const COMPACT_CAPACITY = 4096;
+
 /** Reassembles frames from a stream that arrives in arbitrary chunks: one
  * byte at a time, many frames at once, or anything between.
  *
@@ -49,6 +55,10 @@ export class FrameDecoder {
   private first = 0;
   private offset = 0;
   private keptBytes = 0;
+  /** Where small chunks are copied together, and the part of it in use,
+   * which is the last of `chunks` while more may be copied in. */
+  private compactStore: Buffer | undefined;
+  private compacted: Buffer | undefined;
   /** Whole frames among the bytes kept. */
   private wholeFrames = 0;
   /** The last frame begun, as far as its bytes have come: its header, then
@@ -74,8 +84,35 @@ export class FrameDecoder {
     if (this.failure !== undefined) return;
     const scanned = this.scan(chunk);
     if (scanned === 0) return;
-    this.chunks.push(scanned === chunk.length ? chunk : chunk.subarray(0, scanned));
+    const kept = scanned === chunk.length ? chunk : chunk.subarray(0, scanned);
+    if (kept.length < COMPACT_BELOW) this.keepSmall(kept);
+    else this.chunks.push(kept);
     this.keptBytes += scanned;
+  }
+
+  /** Pieces the kept bytes are in: each is a Buffer object, which costs
+   * memory beyond its bytes. */
+  get keptChunks(): number {
+    return this.chunks.length - this.first;
+  }
+
+  /** Copies a small chunk to the end of a buffer small chunks share. A peer
+   * on a slow link (or one that sends a byte at a time) makes one chunk of
+   * each read; kept as they came, a 2 KB frame would be 2,000 Buffers. */
+  private keepSmall(bytes: Buffer): void {
+    const view = this.compacted;
+    const store = this.compactStore;
+    if (view !== undefined && store !== undefined && this.chunks[this.chunks.length - 1] === view && view.length + bytes.length <= store.length) {
+      bytes.copy(store, view.length);
+      this.compacted = store.subarray(0, view.length + bytes.length);
+      this.chunks[this.chunks.length - 1] = this.compacted;
+      return;
+    }
+    // A new store: an old one may still be referenced by a frame taken from it.
+    this.compactStore = Buffer.allocUnsafeSlow(COMPACT_CAPACITY);
+    bytes.copy(this.compactStore, 0);
+    this.compacted = this.compactStore.subarray(0, bytes.length);
+    this.chunks.push(this.compacted);
   }
 
   /** The next whole frame's payload, or undefined if none is complete yet.

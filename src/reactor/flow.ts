@@ -132,7 +132,11 @@ export class Flow<TInbox extends Inbox> {
 
   /** Brings the count of a connection's inbox up to date. */
   private count(connection: Connection<TInbox>): void {
-    const kept = connection.closed ? 0 : connection.inbox.bufferedBytes + connection.unfinishedChunks * CHUNK_OVERHEAD;
+    // Each Buffer the inbox keeps is charged as a chunk is: the inbox copies
+    // small reads together, so that a slow link's one-byte reads cost about
+    // their bytes.
+    const { inbox } = connection;
+    const kept = connection.closed ? 0 : inbox.bufferedBytes + inbox.keptChunks * CHUNK_OVERHEAD;
     this.bytes += kept - connection.countedBytes;
     connection.countedBytes = kept;
   }

@@ -30,6 +30,8 @@ export interface Inbox {
   readonly incomplete: boolean;
   /** How many things (frames) have begun to arrive, the unfinished one included. */
   readonly framesStarted: number;
+  /** How many Buffers the bytes kept are in (each costs memory beyond its bytes). */
+  readonly keptChunks: number;
 }
 
 /** How many connections a listener may hold (accepted or waiting to be). */
@@ -116,8 +118,6 @@ export class Connection<TInbox extends Inbox> {
   closed = false;
   /** When the first byte of the unfinished frame in the inbox came (`performance.now()`, ms). */
   unfinishedSince: number | undefined;
-  /** How many chunks the unfinished frame in the inbox came in. */
-  unfinishedChunks = 0;
   /** Node is reading from the socket, and since when (`performance.now()`, ms). */
   reading = false;
   readingSince = 0;
@@ -179,16 +179,8 @@ export class Connection<TInbox extends Inbox> {
     const { inbox } = this;
     const startedBefore = inbox.framesStarted;
     inbox.push(chunk);
-    if (!inbox.incomplete) {
-      this.unfinishedSince = undefined;
-      this.unfinishedChunks = 0;
-    } else if (inbox.framesStarted !== startedBefore) {
-      this.unfinishedSince = performance.now();
-      this.unfinishedChunks = 1;
-    } else {
-      // An unfinished frame may keep a piece of every chunk it came in.
-      this.unfinishedChunks += 1;
-    }
+    if (!inbox.incomplete) this.unfinishedSince = undefined;
+    else if (inbox.framesStarted !== startedBefore) this.unfinishedSince = performance.now();
     this.reactor.flow.received(this, chunk);
   }
 
