@@ -84,8 +84,9 @@ Options:
   --record FILE           write every round of the loop to FILE, one JSON line
                           each, for \`npm run replay -- FILE\`. FILE must be
                           new: an existing file (or link) is never written
-                          over. It is readable by its owner only: it holds
-                          everyone's chat
+                          over. On macOS and Linux it is readable by its
+                          owner only: it holds everyone's chat (on Windows it
+                          gets its folder's permissions)
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
