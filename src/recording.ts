@@ -7,10 +7,11 @@
 // line starts and ends, and reads a window of rounds when the page asks.
 //
 // A recording holds everyone's chat, and a class is recorded again and
-// again: the file is created readable by its owner only (on macOS and
-// Linux; Windows has no such mode), and never written over. A name that exists already (a file, a symbolic link, anything) is
+// again: the file is created readable by its owner only, and never written
+// over. A name that exists already (a file, a symbolic link, anything) is
 // refused, so that last week's recording is never lost and a link cannot
 // send the recording into someone else's file; the teacher picks a new name.
+// (Windows has no owner-only mode: there the file gets its folder's ACL.)
 
 import { closeSync, constants, createReadStream, openSync, readSync } from 'node:fs';
 import { keepActions, type Round } from './trace.js';
