@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseCommandLine } from './options.js';
 
 interface FileCoverage {
@@ -22,12 +23,15 @@ interface FileCoverage {
   branchesHit: number;
 }
 
-function readLcov(text: string): FileCoverage[] {
+/** The counts of each file of src/ in an lcov report, its name written
+ * with / (Node writes the system's separator there: src\server.ts on
+ * Windows). */
+export function readLcov(text: string): FileCoverage[] {
   return text
     .split('end_of_record')
     .map((record) => {
       const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)$`, 'm').exec(record)?.[1] ?? 0);
-      const file = /^SF:(.*)$/m.exec(record)?.[1] ?? '';
+      const file = (/^SF:(.*)$/m.exec(record)?.[1] ?? '').replaceAll('\\', '/');
       return { file, lines: field('LF'), linesHit: field('LH'), branches: field('BRF'), branchesHit: field('BRH') };
     })
     .filter((coverage) => coverage.file.startsWith('src/'));
@@ -92,4 +96,5 @@ function main(): number {
   return 0;
 }
 
-process.exitCode = main();
+// Run as `npm run coverage`; imported (by test/coverage.test.ts), it only lends readLcov.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = main();

@@ -75,8 +75,11 @@ async function demo(): Promise<void> {
   if (values.view) await server.printed(/^Loop view: /);
   do await conversation(port);
   while (values.view);
-  server.child.kill('SIGINT');
-  await once(server.child, 'exit');
+  // A line on its console stops the server, as one typed would. Not a
+  // signal: on Windows every signal ends a process at once, unclosed.
+  server.say('');
+  const [code, signal] = await once(server.child, 'exit');
+  if (code !== 0) throw new Error(`the server did not stop cleanly: it ended with ${signal ?? `status ${code}`}`);
 }
 
 // In view mode the conversation goes round until Ctrl-C, which the

@@ -36,7 +36,10 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options'
  * leaves the program a lone `0`: npm takes `--port` as a flag, set to
  * "true"). The program would then complain about a missing --name or a
  * stray 0. This sees it and says what to type instead, with the options
- * that did come after `--` too, or returns null. */
+ * that did come after `--` too, or returns null. What it says to type is
+ * the program without npm (`npx tsx scripts/client.ts --name alice`), not
+ * `npm run client -- ...`: in PowerShell, npm's shim has dropped the `--`
+ * in several npm versions, and that is the very command typed. */
 function optionsTakenByNpm(options: NonNullable<ParseArgsConfig['options']>): string | null {
   const { npm_lifecycle_event: event, npm_lifecycle_script: script } = process.env;
   // Only when npm runs this very program: the tests' children, say, inherit
@@ -57,14 +60,20 @@ function optionsTakenByNpm(options: NonNullable<ParseArgsConfig['options']>): st
     else taken.push(`--${name}`, stray());
   }
   if (taken.length === 0) return null;
-  const run = ['start', 'stop', 'restart', 'test'].includes(event) ? `npm ${event}` : `npm run ${event}`;
+  // The script npm runs ("tsx scripts/client.ts"), with npx to find tsx.
+  const command = script.replace(/^tsx /, 'npx tsx ');
   const words = (list: string[]) => list.map(shellWord).join(' ');
-  return `npm took ${words(taken)} for itself: the program's options go after --, as in: ${run} -- ${words([...taken, ...args.slice(strays)])}`;
+  return `npm took ${words(taken)} for itself; in any shell, type: ${command} ${words([...taken, ...args.slice(strays)])}`;
 }
 
-/** A word as a shell reads it back: quoted if it holds anything but plain characters. */
+/** A word as a shell reads it back: as it is if it holds only plain
+ * characters; else in double quotes, which PowerShell, cmd.exe and POSIX
+ * shells all take, when it holds nothing any of them would expand there;
+ * else in a POSIX shell's single quotes. */
 function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+  if (/^[\w+=:./-]+$/.test(word)) return word;
+  if (!/["$`!%\\]/.test(word)) return `"${word}"`;
+  return `'${word.replaceAll("'", "'\\''")}'`;
 }
 
 function usageProblem(error: Error & { code?: string }): string {

@@ -53,14 +53,14 @@ Options:
                           that, the last line of defence: Node closes a
                           newcomer at once, unread, and it is told nothing
                           (it sees the connection reset or closed)
-  --max-per-address N     connections in the room from one address; 0 for no
+  --max-per-address N     connections in the room from one address, this
+                          machine's own (127.0.0.0/8, ::1) included; 0 for no
                           limit (default: half of --max-clients, at most 64,
-                          at least 1; 64 in the default room). Half, so that
-                          one host cannot take a room of any size; 64, so
-                          that a class behind one address (a school's NAT)
-                          and the demo on 127.0.0.1 fit in the default room.
-                          Load tests, and a room of a few filled from one
-                          machine, need 0
+                          at least 1, for every address but this machine's,
+                          which has no limit, as IRC servers leave localhost
+                          alone). Half, so that one host cannot take a room of
+                          any size; 64, so that a class behind one address (a
+                          school's NAT) fits in the default room
   --keepalive S           seconds a connection may be silent before the kernel
                           asks the peer whether it is still there (TCP
                           keepalive); 10 unanswered probes 1 s apart later the
@@ -84,8 +84,9 @@ Options:
   --record FILE           write every round of the loop to FILE, one JSON line
                           each, for \`npm run replay -- FILE\`. FILE must be
                           new: an existing file (or link) is never written
-                          over. It is readable by its owner only: it holds
-                          everyone's chat
+                          over. On macOS and Linux it is readable by its
+                          owner only: it holds everyone's chat (on Windows it
+                          gets its folder's permissions)
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".

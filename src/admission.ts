@@ -8,14 +8,18 @@
 // name may hold is src/text.ts's business; here it is only whether the
 // name is taken.
 
+import { BlockList, isIPv6 } from 'node:net';
 import { howMany } from './plural.js';
 import { nameKey } from './text.js';
 
 export interface AdmissionLimits {
   /** Connections in the room at once, named or still in the handshake. */
   maxClients: number;
-  /** Connections in the room from one address; 0 for no limit. */
-  maxPerAddress: number;
+  /** Connections in the room from one address, this machine's own
+   * (loopback) included; 0 for no limit; null for the default:
+   * `defaultMaxPerAddress(maxClients)` for every address but loopback,
+   * which has no limit. */
+  maxPerAddress: number | null;
 }
 
 /** The most places one address may hold when no limit is given: half the
@@ -23,9 +27,24 @@ export interface AdmissionLimits {
  * one address have 25); at most 64, so that in a large room it takes many
  * hosts to crowd the others out; and at least 1, for a room of one. 64
  * still lets a class behind one address (a school's NAT, 30 students with a
- * client or two each) and the demo on 127.0.0.1 into the default room. */
+ * client or two each) into the default room. This machine's own addresses
+ * have no such default (see `isLoopback`). */
 export function defaultMaxPerAddress(maxClients: number): number {
   return Math.max(1, Math.min(Math.floor(maxClients / 2), 64));
+}
+
+/** This machine's own addresses: 127.0.0.0/8 and ::1. Node's BlockList
+ * also matches an IPv4 address written as IPv6 (::ffff:127.0.0.1). */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Whether the peer is this machine. Whoever connects from it could as well
+ * run a server of their own, so the default share per address leaves it
+ * alone, as IRC servers exempt localhost by default: a teacher fills a room
+ * from one laptop, and the demo runs as many clients as it likes. */
+export function isLoopback(address: string): boolean {
+  return LOOPBACK.check(address, isIPv6(address) ? 'ipv6' : 'ipv4');
 }
 
 /** Newcomers refused at once while so many from one address are already
@@ -54,10 +73,17 @@ export class Admission<TClient> {
 
   /** Why a newcomer from this address may not come in, or undefined. */
   refusal(address: string): string | undefined {
-    const { maxClients, maxPerAddress } = this.limits;
-    if (this.admitted.size >= maxClients) return this.roomFull();
-    if (maxPerAddress > 0 && (this.perAddress.get(address) ?? 0) >= maxPerAddress) return `too many connections from ${address} (${maxPerAddress})`;
+    if (this.admitted.size >= this.limits.maxClients) return this.roomFull();
+    const share = this.shareOf(address);
+    if (share > 0 && (this.perAddress.get(address) ?? 0) >= share) return `too many connections from ${address} (${share})`;
     return undefined;
+  }
+
+  /** The places this address may hold; 0 for no limit. */
+  private shareOf(address: string): number {
+    const { maxClients, maxPerAddress } = this.limits;
+    if (maxPerAddress !== null) return maxPerAddress;
+    return isLoopback(address) ? 0 : defaultMaxPerAddress(maxClients);
   }
 
   /** Why the room is full, truly: the places are taken by clients, or by

@@ -11,17 +11,22 @@
 // over. A name that exists already (a file, a symbolic link, anything) is
 // refused, so that last week's recording is never lost and a link cannot
 // send the recording into someone else's file; the teacher picks a new name.
+// (Windows has no owner-only mode: there the file gets its folder's ACL.)
 
 import { closeSync, constants, createReadStream, openSync, readSync } from 'node:fs';
 import { keepActions, type Round } from './trace.js';
 
 /** Opens a new file for a recording, readable and writable by its owner
- * only, and returns its descriptor. Throws an Error whose message is one
- * line naming the file when the name exists already (a symbolic link is
- * not followed) or the file cannot be created. */
+ * only (POSIX; on Windows it gets its folder's permissions), and returns
+ * its descriptor. Throws an Error whose message is one line naming the
+ * file when the name exists already (a symbolic link is not followed) or
+ * the file cannot be created. */
 export function createRecording(path: string): number {
+  // Windows ignores the mode, and Node has no O_NOFOLLOW there (undefined):
+  // O_EXCL alone refuses a name that exists, a link included.
+  const noFollow = constants.O_NOFOLLOW ?? 0;
   try {
-    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
   } catch (error) {
     throw new Error(`Cannot record to ${path}: ${whyNot(error as NodeJS.ErrnoException)}`);
   }

@@ -9,7 +9,7 @@
 
 import { createServer, type Server } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
-import { Admission, defaultMaxPerAddress, refusalReserve } from './admission.js';
+import { Admission, refusalReserve } from './admission.js';
 import { type LogTopic, RateLimitedLog } from './log.js';
 import { pickledSize } from './pickle.js';
 import { howMany } from './plural.js';
@@ -44,8 +44,8 @@ export interface ChatServerOptions extends Limits {
    * setting); with no answer the connection fails, and its hang-up is
    * announced. 0 for no keepalive. */
   keepaliveMs: number;
-  /** Connections in the room from one address; 0 for no limit; null for
-   * `defaultMaxPerAddress(maxClients)`: half the room, at most 64. */
+  /** Connections in the room from one address, loopback included; 0 for no
+   * limit; null for the default (src/admission.ts), which spares loopback. */
   maxPerAddress: number | null;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
@@ -72,7 +72,7 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
   maxNameLength: 64,
   maxClients: 10_000,
   keepaliveMs: 60_000,
-  // Half the room, at most 64: see defaultMaxPerAddress.
+  // Half the room, at most 64, loopback free: see defaultMaxPerAddress.
   maxPerAddress: null,
   outputSoftLimit: 1024 * 1024,
   outputHardLimit: 8 * 1024 * 1024,
@@ -133,7 +133,7 @@ export class ChatServer {
     this.policy = new ServerPolicy(options, this.reactor.flow);
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
     const { maxClients, maxPerAddress } = options;
-    this.admission = new Admission({ maxClients, maxPerAddress: maxPerAddress ?? defaultMaxPerAddress(maxClients) });
+    this.admission = new Admission({ maxClients, maxPerAddress });
     this.console = options.console && this.reactor.console(options.console);
     this.trace = this.recordRounds(options);
     // After recordRounds: under --trace, its lines wait for their round's.

@@ -15,3 +15,9 @@ test('npm run demo holds its conversation and stops everything', async () => {
     assert.ok(shown.includes(expected), `the demo shows ${JSON.stringify(expected)}:\n${shown}`);
   }
 });
+
+test('npm run demo stops its server without a signal: where every signal is a forced kill, as on Windows, the server still closes', async () => {
+  const demo = ChildProgram.start('scripts/demo.ts', ['--pace', '0'], ['--import', './test/helpers/signals-as-on-windows.ts']);
+  assert.deepEqual(await demo.exited, { code: 0, signal: null }, demo.stderr);
+  assert.ok(demo.output.includes('server| Shutting down server...'), demo.output.join('\n'));
+});

@@ -19,23 +19,21 @@ function npm(args: string[]): ChildProgram {
 
 describe('options npm took for itself', { skip }, () => {
   const cases: [string[], string][] = [
-    [
-      ['run', 'client', '--name', 'alice'],
-      "npm took --name alice for itself: the program's options go after --, as in: npm run client -- --name alice (see --help)",
-    ],
-    [['start', '--port', '0'], "npm took --port 0 for itself: the program's options go after --, as in: npm start -- --port 0 (see --help)"],
+    [['run', 'client', '--name', 'alice'], 'npm took --name alice for itself; in any shell, type: npx tsx scripts/client.ts --name alice (see --help)'],
+    [['start', '--port', '0'], 'npm took --port 0 for itself; in any shell, type: npx tsx scripts/server.ts --port 0 (see --help)'],
     [
       ['run', 'client', '--name', 'alice', '--trace', '--', '--port', '1'],
-      "npm took --name alice --trace for itself: the program's options go after --, as in: npm run client -- --name alice --trace --port 1 (see --help)",
+      'npm took --name alice --trace for itself; in any shell, type: npx tsx scripts/client.ts --name alice --trace --port 1 (see --help)',
     ],
-    // The options already after `--` stay in the command to type.
+    // The options already after `--` stay in the command to type; a word
+    // with a space is quoted as PowerShell, cmd.exe and sh all read it.
     [
       ['run', 'client', '--port', '9999', '--', '--name', 'alice'],
-      "npm took --port 9999 for itself: the program's options go after --, as in: npm run client -- --port 9999 --name alice (see --help)",
+      'npm took --port 9999 for itself; in any shell, type: npx tsx scripts/client.ts --port 9999 --name alice (see --help)',
     ],
     [
       ['run', 'client', '--port', '9999', '--', '--name', "alice o'neil"],
-      "npm took --port 9999 for itself: the program's options go after --, as in: npm run client -- --port 9999 --name 'alice o'\\''neil' (see --help)",
+      'npm took --port 9999 for itself; in any shell, type: npx tsx scripts/client.ts --port 9999 --name "alice o\'neil" (see --help)',
     ],
   ];
   for (const [args, said] of cases) {

@@ -170,13 +170,13 @@ describe('a full room, truly told', () => {
       silent.push(await RawClient.connect(chat.port));
       await chat.logLine(/^Chat server: got connection /);
     }
-    const newcomer = await RawClient.connect(chat.port, '127.0.0.2');
+    const newcomer = await RawClient.connect(chat.port);
     newcomer.send('NAME: carol');
     assert.equal(await newcomer.expectRefused(), 'the room is full (5 places: 2 clients, 3 connections not yet named)');
     // One of them names itself: one client more, one connection fewer.
     silent[0]!.send('NAME: dave');
     assert.equal(await silent[0]!.next(), 'CLIENT: 127.0.0.1');
-    const another = await RawClient.connect(chat.port, '127.0.0.2');
+    const another = await RawClient.connect(chat.port);
     another.send('NAME: erin');
     assert.equal(await another.expectRefused(), 'the room is full (5 places: 3 clients, 2 connections not yet named)');
     await stillChatting(alice, bob, { skipOthers: true }, 'a full room');
@@ -186,7 +186,7 @@ describe('a full room, truly told', () => {
     const chat = await startServer({ maxClients: 1 });
     t.after(() => chat.stop());
     await RawClient.join(chat.port, 'alice');
-    const bob = await RawClient.connect(chat.port, '127.0.0.2');
+    const bob = await RawClient.connect(chat.port);
     bob.send('NAME: bob');
     assert.equal(await bob.expectRefused(), 'the room is full (1 client)');
   });

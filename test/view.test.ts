@@ -2,14 +2,14 @@
 // checks, the event stream, and holding and stepping the real loop.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type HoldStatus, LoopHold } from '../src/hold.js';
 import { formatRound, type Round, RoundRecorder } from '../src/trace.js';
-import { RecordingFile, recordingOf } from '../src/recording.js';
+import { createRecording, RecordingFile, recordingOf } from '../src/recording.js';
 import { LoopView, type QueueSummary } from '../src/view.js';
 import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
 
@@ -170,11 +170,20 @@ describe('the loop view over a live server', () => {
 });
 
 describe('recording and replay', () => {
+  test("a recording is its owner's only: it holds everyone's chat", {
+    skip: process.platform === 'win32' && "Windows has no owner-only file mode: a recording gets its folder's permissions, as README says",
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
+    const file = join(dir, 'rounds.jsonl');
+    closeSync(createRecording(file));
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    rmSync(dir, { recursive: true });
+  });
+
   test('--record writes the very rounds --trace prints; the replay serves them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-record-'));
     const file = join(dir, 'rounds.jsonl');
     const { program, port } = await startServerProgram(['--trace', '--record', file]);
-    assert.equal(statSync(file).mode & 0o777, 0o600, "the recording holds everyone's chat: its owner only may read it");
     const alice = await RawClient.join(port, 'alice');
     const bob = await RawClient.join(port, 'bob');
     alice.send('recorded');

@@ -69,20 +69,21 @@ export class RawClient {
     this.closed = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => this.messages.close());
   }
 
-  /** Connects to 127.0.0.1, from `localAddress` (another loopback address
-   * such as 127.0.0.2 is another host as far as the server can tell). */
-  static async connect(port: number, localAddress?: string): Promise<RawClient> {
-    const socket = connect({ port, host: '127.0.0.1', localAddress });
+  /** Connects to `host`, 127.0.0.1 unless told (::1, reaching a server on
+   * `::`, is another host as far as the server can tell: see
+   * test/helpers/addresses.ts). */
+  static async connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    const socket = connect({ port, host });
     await once(socket, 'connect');
     return new RawClient(socket);
   }
 
   /** Connects and completes the handshake; returns the server's reply. */
-  static async join(port: number, name: string, shape: PickleShape = 'str', localAddress?: string): Promise<RawClient> {
-    const client = await RawClient.connect(port, localAddress);
+  static async join(port: number, name: string, shape: PickleShape = 'str', host = '127.0.0.1'): Promise<RawClient> {
+    const client = await RawClient.connect(port, host);
     client.send(`NAME: ${name}`, shape);
     const reply = await client.next();
-    if (reply !== `CLIENT: ${localAddress ?? '127.0.0.1'}`) throw new Error(`unexpected handshake reply ${JSON.stringify(reply)}`);
+    if (reply !== `CLIENT: ${host}`) throw new Error(`unexpected handshake reply ${JSON.stringify(reply)}`);
     return client;
   }
 

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { findBrowser } from './browser.js';
 import { ChildProgram, ROOT } from './chat.js';
 import { type Mapping, readInlineSourceMap } from './source-map.js';
@@ -103,9 +104,13 @@ export class DebuggedProgram {
     const program = ChildProgram.start(script, args, ['--inspect=127.0.0.1:0']);
     const url = /ws:\/\/\S+/.exec(await program.errorLine(/Debugger listening on ws:/))![0];
     const debugged = new DebuggedProgram(name, program, await Inspector.open(url));
+    // The project's own scripts, by their URL: pathToFileURL writes it as
+    // Node's loader does, file:///C:/... on Windows, a space as %20.
+    const root = pathToFileURL(ROOT).href;
     debugged.inspector.on((method, params) => {
-      if (method === 'Debugger.scriptParsed' && params.url.startsWith('file://') && params.sourceMapURL?.startsWith('data:')) {
-        const file = params.url.slice(`file://${ROOT}`.length);
+      if (method === 'Debugger.scriptParsed' && params.url.startsWith(root) && params.sourceMapURL?.startsWith('data:')) {
+        // From the project's root, with / whatever the system: src/server.ts.
+        const file = decodeURIComponent(params.url.slice(root.length));
         debugged.scripts.set(params.scriptId, {
           file,
           mappings: readInlineSourceMap(params.sourceMapURL).filter((m) => basename(m.source) === basename(file)),
