@@ -85,16 +85,12 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
 };
 
 /** What the original keeps in `clientmap`: the address and the name, plus
- * the pickle shape and string type the client speaks (its handshake's), so
- * that it is answered in kind: the book's Python 2 client, which speaks in
- * byte strings, dies of a `unicode` é. */
+ * the pickle shape and string type its handshake came in, so that it is
+ * answered in kind (the book's Python 2 client dies of a `unicode` é). */
 export interface ClientInfo extends PickleForm {
   address: string;
   name: string;
 }
-
-/** How a connection that has said nothing readable is answered. */
-const UNKNOWN_FORM: PickleForm = { shape: 'str', stringType: 'unicode' };
 
 const NAME_PREFIX = 'NAME: ';
 
@@ -406,8 +402,7 @@ export class ChatServer {
     this.hangUp(client, inputs);
   }
 
-  /** One notice to one client, in the form it speaks. Nothing to a client
-   * whose output is discarded or which has gone. */
+  /** One notice to one client, in its form; none to one whose output is discarded or gone. */
   private tell(client: ChatConnection, notice: string): void {
     if (client.closed || client.error !== undefined) return;
     const { shape, stringType } = this.clientmap.get(client) ?? UNKNOWN_FORM;
@@ -448,9 +443,8 @@ export class ChatServer {
       told += 1;
       const { shape, stringType } = this.clientmap.get(output)!;
       const form = `${shape} ${stringType}` as const;
-      const bytes = frames[form] ?? frame(msg, shape, stringType);
-      frames[form] = bytes;
-      output.write(bytes);
+      frames[form] ??= frame(msg, shape, stringType);
+      output.write(frames[form]);
       if (this.policy.wrote(output)) this.trace?.did(`${this.getClientName(output)}: congested`);
     }
     return told;
@@ -522,6 +516,9 @@ export class ChatServer {
  * `Chat server: accepted 758 more connections in the last second; the last: ...`. */
 const ACCEPTED: LogTopic = { prefix: 'Chat server: ', verb: 'accepted', noun: 'connection' };
 const REFUSED: LogTopic = { prefix: 'Chat server: ', verb: 'refused', noun: 'connection' };
+
+/** How a connection that has said nothing readable is answered. */
+const UNKNOWN_FORM: PickleForm = { shape: 'str', stringType: 'unicode' };
 
 /** The smaller of two optional timeouts. */
 function soonest(a: number | undefined, b: number | undefined): number | undefined {

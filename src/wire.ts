@@ -13,8 +13,7 @@ export { ProtocolError, type DecodedPickle, type PickleForm, type PickleShape, t
 export const HEADER_SIZE = 8;
 export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024;
 
-/** One whole frame (header and pickle) for a message, ready to write, in
- * the shape and string type the peer reads. */
+/** One whole frame (header and pickle) for a message in the peer's form, ready to write. */
 export function frame(message: string, shape: PickleShape = 'str', stringType: StringType = 'unicode'): Buffer {
   const data = encodePickle(message, shape, stringType); // data = pickle.dumps(msg)
   const size = Buffer.alloc(HEADER_SIZE); //                size = struct.pack("L", socket.htonl(len(data)))
