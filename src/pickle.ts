@@ -19,8 +19,9 @@
 
 import { isUtf8 } from 'node:buffer';
 
-/** What a message pickle held: the bare string (the recipe's shape) or a
- * 1-tuple holding it (the shape of the book's second edition). */
+/** What a message pickle held: the bare string (the recipe's shape, as the
+ * seed's write-up gives it) or a 1-tuple holding it (the book's, both
+ * editions). */
 export type PickleShape = 'str' | 'tuple';
 
 /** The Python type the string was pickled as:
@@ -226,6 +227,7 @@ class StringOnlyUnpickler {
         // Python 3 bytes, and how protocols 0-2 rebuild them.
         case 0x42: this.pushBytes('BINBYTES', this.uint32('BINBYTES'), 'bytes'); break;
         case 0x43: this.pushBytes('SHORT_BINBYTES', this.readByte('SHORT_BINBYTES length'), 'bytes'); break;
+        case 0x8e: this.pushBytes('BINBYTES8', this.uint64('BINBYTES8'), 'bytes'); break;
         case 0x63: this.global(); break; // GLOBAL
         case 0x52: this.reduce(); break; // REDUCE
 

@@ -57,6 +57,14 @@ describe('text that is not UTF-8, shown, not refused', () => {
     assert.equal(decodePickle(Buffer.from('V\\ud83d\\ude00\np0\n.', 'latin1')).text, '\ufffd\ufffd');
   });
 
+  test('BINBYTES8, which Python writes only past 4 GiB, is read like BINBYTES', () => {
+    assert.deepEqual(decodePickle(Buffer.from('\x80\x04\x8e\x02\x00\x00\x00\x00\x00\x00\x00hi\x94.', 'latin1')), {
+      text: 'hi',
+      shape: 'str',
+      stringType: 'bytes',
+    });
+  });
+
   test('Python 3 bytes of protocols 0-2 are rebuilt, not called', () => {
     assert.deepEqual(decodePickle(Buffer.from('c_codecs\nencode\np0\n(Vcaf\xc3\xa9\np1\nVlatin1\np2\ntp3\nRp4\n.', 'latin1')), {
       text: 'café',
@@ -116,7 +124,6 @@ describe('refusing every opcode that is not a string', () => {
     POP: '0',
     POP_MARK: '1',
     DUP: '2',
-    BINBYTES8: '\x8e',
     BYTEARRAY8: '\x96',
     NEXT_BUFFER: '\x97',
     READONLY_BUFFER: '\x98',
@@ -163,6 +170,7 @@ describe('refusing malformed pickles', () => {
     ['a length running past the end', '\x80\x02X\xff\x00\x00\x00hi.', /^BINUNICODE data runs past the end of the pickle$/],
     ['a SHORT_BINUNICODE length running past the end', '\x8c\x09hi.', /SHORT_BINUNICODE data runs past/],
     ['a BINUNICODE8 length running past the end', '\x8d\xff\xff\xff\xff\xff\xff\xff\xffhi.', /BINUNICODE8 data runs past/],
+    ['a BINBYTES8 length running past the end', '\x8e\xff\x00\x00\x00\x00\x00\x00\x00hi.', /BINBYTES8 data runs past/],
     ['a FRAME longer than the pickle', '\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00\x8c\x02hi\x94.', /FRAME length runs past/],
     ['a truncated length field', '\x80\x02X\x02\x00', /^BINUNICODE length field runs past the end of the pickle$/],
     ['bytes after STOP', '\x80\x02X\x02\x00\x00\x00hiq\x00.junk', /^4 bytes after STOP$/],
