@@ -6,18 +6,45 @@
 // server that unpickles what strangers send hands them a shell. This decoder
 // walks the opcodes one by one, accepts only those that can spell a string or
 // a 1-tuple holding one, and names every other opcode in its refusal.
-// Nothing is ever executed, looked up or skipped.
+// Nothing is ever executed, looked up or skipped. (Python 3 writes its bytes
+// for protocols 0-2 as a call, `_codecs.encode(text, 'latin1')`: that one
+// call is read as the data it spells, by the function's name alone.)
+//
+// Text comes from Python 2 as well as Python 3, as byte strings as well as
+// unicode, and need not be UTF-8: a byte string that is not UTF-8 is read as
+// Latin-1, a lone surrogate is shown as U+FFFD (docs/INTEROP.md says why).
 //
 // The opcode table and the meaning of each opcode come from Python's
 // `pickletools` module; `python3 -m pickletools FILE` disassembles a pickle.
 
-/** What a message pickle held: the bare string (the recipe's shape) or a
- * 1-tuple holding it (the shape of the book's second edition). */
+import { isUtf8 } from 'node:buffer';
+
+/** What a message pickle held: the bare string (the recipe's shape, as the
+ * seed's write-up gives it) or a 1-tuple holding it (the book's, both
+ * editions). */
 export type PickleShape = 'str' | 'tuple';
 
-export interface DecodedPickle {
-  text: string;
+/** The Python type the string was pickled as:
+ * - `unicode`: text, a Python 3 `str` or a Python 2 `unicode` (UNICODE,
+ *   BINUNICODE, SHORT_BINUNICODE, BINUNICODE8);
+ * - `bytestring`: a Python 2 `str`, bytes (STRING, BINSTRING,
+ *   SHORT_BINSTRING): what a Python 2 program reads from its arguments,
+ *   its standard input and its sockets;
+ * - `bytes`: a Python 3 `bytes` (BINBYTES, SHORT_BINBYTES, BINBYTES8, and
+ *   below protocol 3 the call `_codecs.encode(text, 'latin1')`).
+ * A peer is answered in the type it spoke: Python 2 mixes a byte string and
+ * a `unicode` only as ASCII, so a `unicode` é sent to a byte-string client
+ * kills it as soon as it joins the é to its own `str`. */
+export type StringType = 'unicode' | 'bytestring' | 'bytes';
+
+/** How a message is pickled: what a peer reads, and so is answered in. */
+export interface PickleForm {
   shape: PickleShape;
+  stringType: StringType;
+}
+
+export interface DecodedPickle extends PickleForm {
+  text: string;
 }
 
 /** Every way a frame or a pickle can be malformed. `reason` is one line,
@@ -30,39 +57,63 @@ export class ProtocolError extends Error {
 }
 
 // ---------------------------------------------------------------------------
-// Encoding: exactly the bytes of Python 3's `pickle.dumps(x, protocol=2)`.
-// Protocol 2 is the newest one Python 2 can still read.
+// Encoding: exactly the bytes Python writes. Text and Python 2 byte strings
+// as `pickle.dumps(x, protocol=2)` writes them (Python 3 for text, Python 2
+// for a byte string): protocol 2 is the newest one Python 2 can still read.
+// Python 3 bytes as `pickle.dumps(x, protocol=3)`, the first protocol with
+// a bytes opcode, which any Python 3 reads. A byte string or bytes holds the
+// text in UTF-8.
 
 const PROTO = 0x80;
-const BINUNICODE = 0x58; // 'X': 4-byte little-endian length, UTF-8
 const BINPUT = 0x71; // 'q': store the top of the stack in memo slot n
 const TUPLE1 = 0x85;
 const STOP = 0x2e; // '.'
+
+/** How each type is written: the protocol, then the opcode with a 4-byte
+ * little-endian length and the one with a 1-byte length (for 0-255 bytes). */
+const STRING_OPCODES: Record<StringType, { protocol: number; long: number; short: number | undefined }> = {
+  unicode: { protocol: 2, long: 0x58, short: undefined }, // BINUNICODE
+  bytestring: { protocol: 2, long: 0x54, short: 0x55 }, // BINSTRING, SHORT_BINSTRING
+  bytes: { protocol: 3, long: 0x42, short: 0x43 }, // BINBYTES, SHORT_BINBYTES
+};
 
 /** What follows the string: memoize it (and make a 1-tuple of it), stop. */
 const PICKLE_TAILS: Record<PickleShape, number[]> = {
   str: [BINPUT, 0, STOP],
   tuple: [BINPUT, 0, TUPLE1, BINPUT, 1, STOP],
 };
-/** PROTO 2, BINUNICODE and its 4-byte length. */
-const PICKLE_HEAD_SIZE = 2 + 5;
 
-/** The size of `encodePickle(text, shape)`, without encoding it. */
-export function pickledSize(text: string, shape: PickleShape = 'str'): number {
-  return PICKLE_HEAD_SIZE + Buffer.byteLength(text, 'utf8') + PICKLE_TAILS[shape].length;
+/** PROTO and its version, the string's opcode and its length. */
+function headSize(utf8Length: number, stringType: StringType): number {
+  return 2 + (utf8Length < 256 && STRING_OPCODES[stringType].short !== undefined ? 2 : 5);
+}
+
+/** The size of `encodePickle(text, shape, stringType)`, without encoding it.
+ * Text is never smaller than the other types. */
+export function pickledSize(text: string, shape: PickleShape = 'str', stringType: StringType = 'unicode'): number {
+  const utf8Length = Buffer.byteLength(text, 'utf8');
+  return headSize(utf8Length, stringType) + utf8Length + PICKLE_TAILS[shape].length;
 }
 
 /** `pickle.dumps(text, protocol=2)`, or `pickle.dumps((text,), protocol=2)`
- * for the tuple shape. */
-export function encodePickle(text: string, shape: PickleShape = 'str'): Buffer {
+ * for the tuple shape; for the other types, the text in UTF-8 pickled as
+ * that type. */
+export function encodePickle(text: string, shape: PickleShape = 'str', stringType: StringType = 'unicode'): Buffer {
   const utf8Length = Buffer.byteLength(text, 'utf8');
+  const head = headSize(utf8Length, stringType);
   const tail = PICKLE_TAILS[shape];
-  const out = Buffer.allocUnsafe(PICKLE_HEAD_SIZE + utf8Length + tail.length);
+  const { protocol, long, short } = STRING_OPCODES[stringType];
+  const out = Buffer.allocUnsafe(head + utf8Length + tail.length);
   let at = 0;
   out[at++] = PROTO;
-  out[at++] = 2;
-  out[at++] = BINUNICODE;
-  at = out.writeUInt32LE(utf8Length, at);
+  out[at++] = protocol;
+  if (head === 4) {
+    out[at++] = short!;
+    out[at++] = utf8Length;
+  } else {
+    out[at++] = long;
+    at = out.writeUInt32LE(utf8Length, at);
+  }
   at += out.write(text, at, 'utf8');
   for (const byte of tail) out[at++] = byte;
   return out;
@@ -94,17 +145,48 @@ const OPCODE_NAMES: Record<number, string> = {
 
 const HIGHEST_PROTOCOL = 5;
 
-/** A legal message needs at most a MARK and a string on the stack at once;
+/** A legal message needs at most a MARK, Python 3's bytes rebuilt
+ * (`_codecs.encode`, a MARK, the text and 'latin1') on the stack at once;
  * anything deeper is an attack on the decoder, not a message. */
-const MAX_STACK_DEPTH = 4;
+const MAX_STACK_DEPTH = 5;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+interface PickledString {
+  readonly kind: 'string';
+  readonly text: string;
+  readonly type: StringType;
+}
+/** A tuple of strings: a message's 1-tuple, or the arguments that rebuild bytes. */
+interface PickledTuple {
+  readonly kind: 'tuple';
+  readonly items: readonly PickledString[];
+}
+/** A function named by GLOBAL, only ever one that Python 3 uses to write
+ * its bytes for Python 2's sake. It is never looked up or called: REDUCE
+ * does what it would do, for the one argument list Python 3 writes. */
+interface NamedFunction {
+  readonly kind: 'function';
+  readonly name: BytesBuilder;
+}
 const MARK_ON_STACK: unique symbol = Symbol('MARK');
-type StackItem = string | readonly [string] | typeof MARK_ON_STACK;
+type StackItem = PickledString | PickledTuple | NamedFunction | typeof MARK_ON_STACK;
+
+/** The functions Python 3 names when it pickles `bytes` below protocol 3:
+ * `_codecs.encode(text, 'latin1')`, or `bytes()` when empty (`__builtin__`
+ * is Python 2's name for `builtins`, which Python 3 writes unless told not to). */
+const BYTES_BUILDERS = ['_codecs.encode', '__builtin__.bytes', 'builtins.bytes'] as const;
+type BytesBuilder = (typeof BYTES_BUILDERS)[number];
+/** Each as GLOBAL's argument spells it: the module and the name, each on a line. */
+const GLOBAL_ARGUMENTS: Record<BytesBuilder, Buffer> = {
+  '_codecs.encode': Buffer.from('_codecs\nencode\n'),
+  '__builtin__.bytes': Buffer.from('__builtin__\nbytes\n'),
+  'builtins.bytes': Buffer.from('builtins\nbytes\n'),
+};
 
 /** Reads a pickle of a string or of a 1-tuple holding a string, written by
- * any protocol from 0 to 5. Throws ProtocolError for everything else. */
+ * any protocol from 0 to 5, as text, a Python 2 byte string or Python 3
+ * bytes. Throws ProtocolError for everything else. */
 export function decodePickle(data: Uint8Array): DecodedPickle {
   return new StringOnlyUnpickler(data).load();
 }
@@ -133,32 +215,32 @@ class StringOnlyUnpickler {
         case 0x72: this.take(4, 'LONG_BINPUT argument'); this.memoize('LONG_BINPUT'); break;
         case 0x94: this.memoize('MEMOIZE'); break;
 
-        // Strings.
-        case 0x56: this.push(decodeRawUnicodeEscape(this.line('UNICODE'))); break;
-        case 0x53: this.push(utf8(decodePython2StringLiteral(this.line('STRING')), 'STRING')); break;
-        case 0x54: this.pushUtf8('BINSTRING', this.signedLength()); break;
-        case 0x55: this.pushUtf8('SHORT_BINSTRING', this.readByte('SHORT_BINSTRING length')); break;
-        case 0x58: this.pushUtf8('BINUNICODE', this.uint32('BINUNICODE')); break;
-        case 0x8c: this.pushUtf8('SHORT_BINUNICODE', this.readByte('SHORT_BINUNICODE length')); break;
-        case 0x8d: this.pushUtf8('BINUNICODE8', this.uint64('BINUNICODE8')); break;
-        case 0x42: this.pushUtf8('BINBYTES', this.uint32('BINBYTES')); break;
-        case 0x43: this.pushUtf8('SHORT_BINBYTES', this.readByte('SHORT_BINBYTES length')); break;
+        // Text.
+        case 0x56: this.pushString(decodeRawUnicodeEscape(this.line('UNICODE')), 'unicode'); break;
+        case 0x58: this.pushUnicode('BINUNICODE', this.uint32('BINUNICODE')); break;
+        case 0x8c: this.pushUnicode('SHORT_BINUNICODE', this.readByte('SHORT_BINUNICODE length')); break;
+        case 0x8d: this.pushUnicode('BINUNICODE8', this.uint64('BINUNICODE8')); break;
+        // Python 2 byte strings.
+        case 0x53: this.pushString(decodeByteString(decodePython2StringLiteral(this.line('STRING'))), 'bytestring'); break;
+        case 0x54: this.pushBytes('BINSTRING', this.signedLength(), 'bytestring'); break;
+        case 0x55: this.pushBytes('SHORT_BINSTRING', this.readByte('SHORT_BINSTRING length'), 'bytestring'); break;
+        // Python 3 bytes, and how protocols 0-2 rebuild them.
+        case 0x42: this.pushBytes('BINBYTES', this.uint32('BINBYTES'), 'bytes'); break;
+        case 0x43: this.pushBytes('SHORT_BINBYTES', this.readByte('SHORT_BINBYTES length'), 'bytes'); break;
+        case 0x8e: this.pushBytes('BINBYTES8', this.uint64('BINBYTES8'), 'bytes'); break;
+        case 0x63: this.global(); break; // GLOBAL
+        case 0x52: this.reduce(); break; // REDUCE
 
-        // The one container a message may come in: a 1-tuple.
+        // Tuples of strings: a message's 1-tuple, the arguments that rebuild bytes.
         case 0x28: this.push(MARK_ON_STACK); break; // MARK
         case 0x74: this.tupleFromMark(); break; // TUPLE
-        case 0x85: this.push([this.popString('TUPLE1')]); break; // TUPLE1
+        case 0x29: this.push({ kind: 'tuple', items: [] }); break; // EMPTY_TUPLE
+        case 0x85: this.tuple1(); break; // TUPLE1
+        case 0x86: this.tuple2(); break; // TUPLE2
 
         case 0x2e: return this.stop(); // STOP
 
-        default: {
-          const name = OPCODE_NAMES[opcode];
-          throw new ProtocolError(
-            name === undefined
-              ? `unknown pickle opcode 0x${opcode.toString(16).padStart(2, '0')} at byte ${this.at - 1}`
-              : `pickle opcode ${name} is not allowed (only strings are accepted)`,
-          );
-        }
+        default: throw refusal(opcode, this.at - 1);
       }
     }
   }
@@ -168,10 +250,15 @@ class StringOnlyUnpickler {
       throw new ProtocolError(`${this.bytes.length - this.at} bytes after STOP`);
     }
     const [top] = this.stack;
-    if (this.stack.length !== 1 || top === undefined || top === MARK_ON_STACK) {
+    if (this.stack.length !== 1 || top === undefined || top === MARK_ON_STACK || top.kind === 'function') {
       throw new ProtocolError('pickle does not hold exactly one string');
     }
-    return typeof top === 'string' ? { text: top, shape: 'str' } : { text: top[0], shape: 'tuple' };
+    if (top.kind === 'string') return { text: top.text, shape: 'str', stringType: top.type };
+    const [only] = top.items;
+    if (top.items.length !== 1 || only === undefined) {
+      throw new ProtocolError(`pickle holds a tuple of ${top.items.length} items: only a 1-tuple holding a string is accepted`);
+    }
+    return { text: only.text, shape: 'tuple', stringType: only.type };
   }
 
   private protocol(): void {
@@ -187,22 +274,76 @@ class StringOnlyUnpickler {
     if (length > this.bytes.length - this.at) throw new ProtocolError('FRAME length runs past the end of the pickle');
   }
 
+  /** GLOBAL names a function by module and name, each on a line. Only the
+   * ones that rebuild Python 3's bytes are taken, as names, not functions;
+   * any other is refused before its name is even read. */
+  private global(): void {
+    const builder = BYTES_BUILDERS.find((name) => {
+      const spelled = GLOBAL_ARGUMENTS[name];
+      return this.bytes.subarray(this.at, this.at + spelled.length).equals(spelled);
+    });
+    if (builder === undefined) throw refusal(0x63);
+    this.at += GLOBAL_ARGUMENTS[builder].length;
+    this.push({ kind: 'function', name: builder });
+  }
+
+  /** REDUCE calls a function with a tuple of arguments. Here it only
+   * rebuilds bytes, the two ways Python 3 writes them for Python 2, doing
+   * itself what the call would do. */
+  private reduce(): void {
+    const args = this.stack.pop();
+    const builder = this.stack.pop();
+    if (
+      args === undefined ||
+      args === MARK_ON_STACK ||
+      args.kind !== 'tuple' ||
+      builder === undefined ||
+      builder === MARK_ON_STACK ||
+      builder.kind !== 'function'
+    ) {
+      throw refusal(0x52);
+    }
+    const [text, encoding] = args.items;
+    if (builder.name === '_codecs.encode' && args.items.length === 2 && text?.type === 'unicode' && encoding?.text === 'latin1') {
+      // Each character of the text is one byte, as Python's 'latin1' encodes
+      // it. Python refuses a character past U+00FF; Node would keep only its
+      // low byte, so the bytes must spell the text again.
+      const bytes = Buffer.from(text.text, 'latin1');
+      if (bytes.toString('latin1') !== text.text) throw new ProtocolError('_codecs.encode of text that is not Latin-1');
+      this.pushString(decodeByteString(bytes), 'bytes');
+    } else if (builder.name !== '_codecs.encode' && args.items.length === 0) {
+      this.pushString('', 'bytes');
+    } else {
+      throw new ProtocolError(`REDUCE of ${builder.name} with other arguments than Python writes for bytes`);
+    }
+  }
+
   private tupleFromMark(): void {
     const markAt = this.stack.lastIndexOf(MARK_ON_STACK);
     if (markAt === -1) throw new ProtocolError('TUPLE without a MARK');
     const items = this.stack.splice(markAt);
     items.shift();
-    const [only] = items;
-    if (items.length !== 1 || typeof only !== 'string') {
-      throw new ProtocolError(`TUPLE of ${items.length} items: only a 1-tuple holding a string is accepted`);
-    }
-    this.stack.push([only]);
+    if (items.length > 2) throw new ProtocolError(`TUPLE of ${items.length} items: only a 1-tuple holding a string is accepted`);
+    this.push({ kind: 'tuple', items: items.map((item) => this.asString(item, 'TUPLE')) });
   }
 
-  private popString(opcode: string): string {
-    const top = this.stack.pop();
-    if (typeof top !== 'string') throw new ProtocolError(`${opcode} needs a string on the stack`);
-    return top;
+  private tuple1(): void {
+    this.stack.push({ kind: 'tuple', items: [this.popString('TUPLE1')] });
+  }
+
+  private tuple2(): void {
+    if (this.stack.length < 2) throw new ProtocolError('TUPLE2 needs two strings on the stack');
+    const second = this.popString('TUPLE2');
+    this.stack.push({ kind: 'tuple', items: [this.popString('TUPLE2'), second] });
+  }
+
+  private popString(opcode: string): PickledString {
+    return this.asString(this.stack.pop(), opcode);
+  }
+
+  private asString(item: StackItem | undefined, opcode: string): PickledString {
+    if (item === undefined || item === MARK_ON_STACK || item.kind !== 'string') throw new ProtocolError(`${opcode} needs a string on the stack`);
+    return item;
   }
 
   private memoize(opcode: string): void {
@@ -210,10 +351,18 @@ class StringOnlyUnpickler {
     if (top === undefined || top === MARK_ON_STACK) throw new ProtocolError(`${opcode} with nothing to store`);
   }
 
-  /** The binary string opcodes: a length, then that many bytes of UTF-8
-   * (Python 2 byte strings and Python 3 bytes are read as UTF-8 too). */
-  private pushUtf8(opcode: string, length: number): void {
-    this.push(utf8(this.take(length, `${opcode} data`), opcode));
+  /** The binary text opcodes: a length, then that many bytes of UTF-8. */
+  private pushUnicode(opcode: string, length: number): void {
+    this.pushString(decodeUnicode(this.take(length, `${opcode} data`), opcode), 'unicode');
+  }
+
+  /** The binary byte string and bytes opcodes: a length, then that many bytes. */
+  private pushBytes(opcode: string, length: number, type: StringType): void {
+    this.pushString(decodeByteString(this.take(length, `${opcode} data`)), type);
+  }
+
+  private pushString(text: string, type: StringType): void {
+    this.push({ kind: 'string', text, type });
   }
 
   private push(item: StackItem): void {
@@ -269,14 +418,56 @@ class StringOnlyUnpickler {
   }
 }
 
-function utf8(bytes: Uint8Array, opcode: string): string {
-  let text: string;
+/** The refusal of an opcode that is not a string, by its name. */
+function refusal(opcode: number, at?: number): ProtocolError {
+  const name = OPCODE_NAMES[opcode];
+  return new ProtocolError(
+    name === undefined
+      ? `unknown pickle opcode 0x${opcode.toString(16).padStart(2, '0')} at byte ${at}`
+      : `pickle opcode ${name} is not allowed (only strings are accepted)`,
+  );
+}
+
+/** Text as Python writes it: UTF-8, except that a lone surrogate (a Python 3
+ * string decoded with 'surrogateescape', as from a C locale) is written as
+ * if it were a character (Python 3's 'surrogatepass'; Python 2 does the
+ * same): such a surrogate is shown as U+FFFD. Anything else that is not
+ * UTF-8 Python itself refuses to load, and so does this. */
+function decodeUnicode(bytes: Buffer, opcode: string): string {
   try {
-    text = strictUtf8.decode(bytes);
-  } catch {
-    throw new ProtocolError(`${opcode} is not valid UTF-8`);
+    return strictUtf8.decode(bytes);
+  } catch {}
+  const patched = withSurrogatesReplaced(bytes);
+  if (patched === undefined || !isUtf8(patched)) throw new ProtocolError(`${opcode} is not valid UTF-8`);
+  return patched.toString('utf8');
+}
+
+/** A copy with each surrogate's three bytes (ED A0-BF 80-BF) made the three
+ * of U+FFFD (EF BF BD), or undefined if there is none. */
+function withSurrogatesReplaced(bytes: Buffer): Buffer | undefined {
+  let copy: Buffer | undefined;
+  for (let at = bytes.indexOf(0xed); at !== -1 && at + 2 < bytes.length; at = bytes.indexOf(0xed, at + 1)) {
+    const second = bytes[at + 1]!;
+    const third = bytes[at + 2]!;
+    if (second < 0xa0 || second > 0xbf || third < 0x80 || third > 0xbf) continue;
+    copy ??= Buffer.from(bytes);
+    copy[at] = 0xef;
+    copy[at + 1] = 0xbf;
+    copy[at + 2] = 0xbd;
   }
-  return text;
+  return copy;
+}
+
+/** A byte string carries no encoding. Read as UTF-8 when it is UTF-8 (what
+ * today's terminals send), else as Latin-1, each byte the character of its
+ * number (what a terminal in a Latin-1 locale sends): every byte string is
+ * some text, and none is refused. */
+function decodeByteString(bytes: Buffer): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return bytes.toString('latin1');
+  }
 }
 
 const HEX_DIGITS = /^[0-9a-fA-F]+$/;
@@ -310,10 +501,11 @@ function decodeRawUnicodeEscape(bytes: Buffer): string {
     }
     const codePoint = parseInt(digits, 16);
     if (codePoint > 0x10ffff) throw new ProtocolError('UNICODE escape is past U+10FFFF');
-    text += String.fromCodePoint(codePoint);
+    // A lone surrogate, escaped: shown as U+FFFD, as in BINUNICODE. Two in a
+    // row stay two: Python holds them as two, not as the pair's character.
+    text += codePoint >= 0xd800 && codePoint <= 0xdfff ? '\ufffd' : String.fromCodePoint(codePoint);
     at = runEnd + 1 + digits.length;
   }
-  if (!text.isWellFormed()) throw new ProtocolError('UNICODE holds a lone surrogate');
   return text;
 }
 

@@ -19,7 +19,7 @@ import type { Connection, Console, Listener, Source } from './reactor/sources.js
 import { nameProblem, relayedLine } from './text.js';
 import type { LoopHold } from './hold.js';
 import { formatRound, type LoopState, type Round, RoundRecorder } from './trace.js';
-import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, receive, send, type PickleShape } from './wire.js';
+import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, type PickleForm, receive, send } from './wire.js';
 
 export type ChatConnection = Connection<FrameDecoder>;
 
@@ -85,11 +85,11 @@ export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
 };
 
 /** What the original keeps in `clientmap`: the address and the name, plus
- * the pickle shape the client speaks, so that it is answered in kind. */
-export interface ClientInfo {
+ * the pickle shape and string type its handshake came in, so that it is
+ * answered in kind (the book's Python 2 client dies of a `unicode` é). */
+export interface ClientInfo extends PickleForm {
   address: string;
   name: string;
-  shape: PickleShape;
 }
 
 const NAME_PREFIX = 'NAME: ';
@@ -317,7 +317,7 @@ export class ChatServer {
     if (data === null) {
       this.hangUp(sock, inputs);
     } else if (!this.clientmap.has(sock)) {
-      this.handshake(sock, data.text, data.shape, inputs);
+      this.handshake(sock, data.text, data, inputs);
     } else if (data.text !== '') {
       // Control characters are relayed visibly, never as themselves: a
       // client that trusted its server would obey them (see src/text.ts).
@@ -338,17 +338,17 @@ export class ChatServer {
     }
   }
 
-  private handshake(client: ChatConnection, text: string, shape: PickleShape, inputs: Source[]): void {
+  private handshake(client: ChatConnection, text: string, { shape, stringType }: PickleForm, inputs: Source[]): void {
     const cname = text.slice(NAME_PREFIX.length).trim();
     const problem = this.admission.refusalFor(client) ?? this.checkHandshake(text) ?? this.admission.claim(client, cname);
     if (problem !== undefined) {
-      this.refuse(client, problem, shape, inputs);
+      this.refuse(client, problem, { shape, stringType }, inputs);
       return;
     }
     this.policy.named(client);
     this.clients += 1;
-    send(client, `CLIENT: ${client.remoteAddress}`, shape);
-    this.clientmap.set(client, { address: client.remoteAddress, name: cname, shape });
+    send(client, `CLIENT: ${client.remoteAddress}`, shape, stringType);
+    this.clientmap.set(client, { address: client.remoteAddress, name: cname, shape, stringType });
     // Send joining information to the other clients.
     const told = this.broadcast(`\n(Connected: New client (${this.clients}) from ${this.getClientName(client)})`);
     this.outputs.push(client);
@@ -387,7 +387,7 @@ export class ChatServer {
    * not joined is refused instead (it is told in the refusal's form). */
   private drop(client: ChatConnection, reason: string, inputs: Source[]): void {
     if (!this.clientmap.has(client)) {
-      this.refuse(client, this.admission.refusalFor(client) ?? reason, 'str', inputs);
+      this.refuse(client, this.admission.refusalFor(client) ?? reason, UNKNOWN_FORM, inputs);
       return;
     }
     this.options.log(`Chat server: dropping ${this.describe(client)}: ${reason}`);
@@ -397,18 +397,18 @@ export class ChatServer {
 
   /** Turns a newcomer away: the handshake's reply, so that a client of the
    * recipe reads on, then the reason, then the close. */
-  private refuse(client: ChatConnection, reason: string, shape: PickleShape, inputs: Source[]): void {
+  private refuse(client: ChatConnection, reason: string, { shape, stringType }: PickleForm, inputs: Source[]): void {
     this.connectionLog.line(REFUSED, `Chat server: refused connection ${client.id} from ${client.remoteAddress}: ${reason}`, { kind: refusalKind(reason) });
-    send(client, `CLIENT: ${client.remoteAddress}`, shape);
-    send(client, `\n(Refused: ${reason})`, shape);
+    send(client, `CLIENT: ${client.remoteAddress}`, shape, stringType);
+    send(client, `\n(Refused: ${reason})`, shape, stringType);
     this.hangUp(client, inputs);
   }
 
-  /** One notice to one client, in the shape it speaks. Nothing to a client
-   * whose output is discarded or which has gone. */
+  /** One notice to one client, in its form; none to one whose output is discarded or gone. */
   private tell(client: ChatConnection, notice: string): void {
     if (client.closed || client.error !== undefined) return;
-    send(client, notice, this.clientmap.get(client)?.shape ?? 'str');
+    const { shape, stringType } = this.clientmap.get(client) ?? UNKNOWN_FORM;
+    send(client, notice, shape, stringType);
   }
 
   /** Removes a client that left or was dropped, and tells everyone left. */
@@ -436,17 +436,17 @@ export class ChatServer {
   /** `for output in self.outputs: if output != sock: send(output, msg)`.
    * It does not call `send`: the recipe's `send(output, msg)` pickles the
    * message again for every output, but the bytes are the same each time,
-   * so here one frame is encoded once per pickle shape and written to many. */
+   * so here one frame is encoded once per form and written to many. */
   private broadcast(msg: string, sender?: ChatConnection): number {
-    const frames: Partial<Record<PickleShape, Buffer>> = {};
+    const frames: Partial<Record<`${PickleForm['shape']} ${PickleForm['stringType']}`, Buffer>> = {};
     let told = 0;
     for (const output of this.outputs) {
       if (output === sender) continue;
       told += 1;
-      const { shape } = this.clientmap.get(output)!;
-      const bytes = frames[shape] ?? frame(msg, shape);
-      frames[shape] = bytes;
-      output.write(bytes);
+      const { shape, stringType } = this.clientmap.get(output)!;
+      const form = `${shape} ${stringType}` as const;
+      frames[form] ??= frame(msg, shape, stringType);
+      output.write(frames[form]);
       if (this.policy.wrote(output)) this.trace?.did(`${this.getClientName(output)}: congested`);
     }
     return told;
@@ -518,6 +518,9 @@ export class ChatServer {
  * `Chat server: accepted 758 more connections in the last second; the last: ...`. */
 const ACCEPTED: LogTopic = { prefix: 'Chat server: ', verb: 'accepted', noun: 'connection' };
 const REFUSED: LogTopic = { prefix: 'Chat server: ', verb: 'refused', noun: 'connection' };
+
+/** How a connection that has said nothing readable is answered. */
+const UNKNOWN_FORM: PickleForm = { shape: 'str', stringType: 'unicode' };
 
 /** The smaller of two optional timeouts. */
 function soonest(a: number | undefined, b: number | undefined): number | undefined {

@@ -6,17 +6,17 @@
 // already swapped the length's four bytes, so the wire holds the length
 // big-endian in bytes 0-3 and zeros in bytes 4-7.
 
-import { decodePickle, encodePickle, ProtocolError, type DecodedPickle, type PickleShape } from './pickle.js';
+import { decodePickle, encodePickle, ProtocolError, type DecodedPickle, type PickleForm, type PickleShape, type StringType } from './pickle.js';
 
-export { ProtocolError, type DecodedPickle, type PickleShape };
+export { ProtocolError, type DecodedPickle, type PickleForm, type PickleShape, type StringType };
 
 export const HEADER_SIZE = 8;
 export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024;
 
-/** One whole frame (header and pickle) for a message, ready to write. */
-export function frame(message: string, shape: PickleShape = 'str'): Buffer {
-  const data = encodePickle(message, shape); //       data = pickle.dumps(msg)
-  const size = Buffer.alloc(HEADER_SIZE); //          size = struct.pack("L", socket.htonl(len(data)))
+/** One whole frame (header and pickle) for a message in the peer's form, ready to write. */
+export function frame(message: string, shape: PickleShape = 'str', stringType: StringType = 'unicode'): Buffer {
+  const data = encodePickle(message, shape, stringType); // data = pickle.dumps(msg)
+  const size = Buffer.alloc(HEADER_SIZE); //                size = struct.pack("L", socket.htonl(len(data)))
   size.writeUInt32BE(data.length, 0);
   return Buffer.concat([size, data], HEADER_SIZE + data.length);
 }
@@ -254,10 +254,10 @@ export interface Channel {
 }
 
 /** The original's `send(channel, *args)`. */
-export function send(channel: Channel, message: string, shape: PickleShape = 'str'): void {
+export function send(channel: Channel, message: string, shape: PickleShape = 'str', stringType: StringType = 'unicode'): void {
   // channel.send(size); channel.send(data): Node's write() never blocks and
   // never writes half, so one buffered write of the whole frame does both.
-  channel.write(frame(message, shape));
+  channel.write(frame(message, shape, stringType));
 }
 
 /** The original's `receive(channel)`: the next message, or null once the

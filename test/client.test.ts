@@ -146,10 +146,10 @@ describe('scripts/client.ts against a hand-made server', () => {
   test('--pickle-shape tuple sends 1-tuples, as the second edition does', async () => {
     const client = startClient(port, 'alice', ['--pickle-shape', 'tuple']);
     const socket = await accepted;
-    assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'NAME: alice', shape: 'tuple' });
+    assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'NAME: alice', shape: 'tuple', stringType: 'unicode' });
     socket.write(frame('CLIENT: 127.0.0.1', 'tuple'));
     client.child.stdin.end('hi\n');
-    assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'hi', shape: 'tuple' });
+    assert.deepEqual(decodePickle(await firstFrame(socket)), { text: 'hi', shape: 'tuple', stringType: 'unicode' });
     // The client's end of output first: then the server's close means it took everything.
     await once(socket.resume(), 'end');
     assert.deepEqual(await client.exited, { code: 0, signal: null });

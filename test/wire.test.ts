@@ -190,10 +190,12 @@ describe('reassembling frames', () => {
 });
 
 describe('receive', () => {
-  test('returns the message and its shape', () => {
+  test('returns the message, its shape and its string type', () => {
     const channel = fakeChannel();
     channel.inbox.push(frame('NAME: alice', 'tuple'));
-    assert.deepEqual(receive(channel), { text: 'NAME: alice', shape: 'tuple' });
+    assert.deepEqual(receive(channel), { text: 'NAME: alice', shape: 'tuple', stringType: 'unicode' });
+    channel.inbox.push(frame('NAME: Zoë', 'str', 'bytestring'));
+    assert.deepEqual(receive(channel), { text: 'NAME: Zoë', shape: 'str', stringType: 'bytestring' });
   });
 
   test('returns null when the peer hung up between frames', () => {
@@ -206,7 +208,7 @@ describe('receive', () => {
     const channel = fakeChannel();
     channel.inbox.push(frame('last words'));
     channel.ended = true;
-    assert.deepEqual(receive(channel), { text: 'last words', shape: 'str' });
+    assert.deepEqual(receive(channel), { text: 'last words', shape: 'str', stringType: 'unicode' });
     assert.equal(receive(channel), null);
   });
 
@@ -227,7 +229,7 @@ describe('receive', () => {
     for (const fixture of loadPickleFixtures()) {
       const channel = fakeChannel();
       channel.inbox.push(Buffer.concat([header(fixture.pickle.length), fixture.pickle]));
-      assert.deepEqual(receive(channel), { text: fixture.text, shape: fixture.shape }, fixture.name);
+      assert.deepEqual(receive(channel), { text: fixture.text, shape: fixture.shape, stringType: fixture.stringType }, fixture.name);
     }
   });
 });
@@ -239,8 +241,9 @@ describe('properties', () => {
       const messages = Array.from({ length: 1 + random.below(20) }, () => ({
         text: random.text(200),
         shape: random.pick(['str', 'tuple'] as const),
+        stringType: random.pick(['unicode', 'bytestring', 'bytes'] as const),
       }));
-      const stream = Buffer.concat(messages.map((m) => frame(m.text, m.shape)));
+      const stream = Buffer.concat(messages.map((m) => frame(m.text, m.shape, m.stringType)));
       const decoder = new FrameDecoder();
       const received = [];
       for (let at = 0; at < stream.length; ) {
