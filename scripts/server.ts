@@ -85,7 +85,11 @@ Options:
                           each, for \`npm run replay -- FILE\`. FILE must be
                           new: an existing file (or link) is never written
                           over. It is readable by its owner only: it holds
-                          everyone's chat
+                          everyone's chat. It is created once the server
+                          listens: a start that fails leaves no FILE. If
+                          FILE cannot grow (a full disk, a file-size limit),
+                          the recording stops, FILE is cut back to its last
+                          whole round, one line says so, and the chat goes on
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
