@@ -4,7 +4,7 @@
 // out of the replay, which says so.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -61,6 +61,48 @@ describe('a start that fails leaves no recording behind', () => {
   });
 });
 
+/** Two clients chat through a server recording to `file` until it says
+ * the recording stopped, and on after that; then it is stopped. Checks
+ * that it said so once, in the words expected for `why`, that the chat
+ * went on, and that the file holds the rounds it says, each whole, at
+ * most `limit` bytes, and replays whole. */
+async function chatPastTheRecording(program: ChildProgram, file: string, why: string, limit: number): Promise<void> {
+  const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
+  let told: string | undefined;
+  void program.line(/^Chat server: stopped recording/).then((line) => {
+    told = line;
+  });
+  const { alice, bob } = await chatPair(port);
+  for (let line = 0; told === undefined; line++) {
+    assert.ok(line < 5000, 'the recording never reached the limit');
+    alice.send(`line ${line} ${'x'.repeat(200)}`);
+    await bob.next();
+  }
+  const escaped = `${file}: ${why}`.replace(/[.\\/()]/g, '\\$&');
+  assert.match(told!, new RegExp(`^Chat server: stopped recording to ${escaped}\\. It keeps its first \\d+ rounds, each whole; the chat goes on$`));
+  // The chat goes on, and the stop is said once.
+  for (let line = 0; line < 20; line++) {
+    bob.send(`after ${line}`);
+    assert.equal(await alice.next(), `\n#[bob@127.0.0.1]>>after ${line}`);
+  }
+  program.child.kill('SIGINT');
+  assert.deepEqual(await program.exited, { code: 0, signal: null });
+  assert.equal(program.output.filter((line) => line.startsWith('Chat server: stopped recording')).length, 1);
+
+  const kept = Number(/its first (\d+) rounds/.exec(told!)![1]);
+  assert.ok(statSync(file).size <= limit);
+  assert.deepEqual(
+    roundsIn(file).map((each) => each.round),
+    Array.from({ length: kept }, (_, at) => at + 1),
+    'the first rounds, each whole',
+  );
+  const recording = await RecordingFile.open(file);
+  assert.deepEqual([recording.total, recording.cut], [kept, undefined], 'it replays whole');
+  recording.close();
+}
+
+const SERVER = [process.execPath, '--enable-source-maps', '--import', 'tsx', 'scripts/server.ts', '--port', '0'];
+
 describe('a recording that cannot be written stops on a whole round', () => {
   test('a file-size limit (ulimit -f) hit mid-round: the server says so once, the chat goes on, the file replays whole', {
     skip: process.platform === 'win32' && 'Windows has no ulimit -f',
@@ -70,66 +112,31 @@ describe('a recording that cannot be written stops on a whole round', () => {
     const file = join(dir, 'class.jsonl');
     // 64 blocks of 512 bytes: 32 KiB, some dozens of rounds. Node ignores
     // SIGXFSZ, so the write that would pass the limit fails with EFBIG.
-    const limit = 64 * 512;
-    const child = spawn(
-      'sh',
-      [
-        '-c',
-        'ulimit -f 64 && exec "$0" "$@"',
-        process.execPath,
-        '--enable-source-maps',
-        '--import',
-        'tsx',
-        'scripts/server.ts',
-        '--port',
-        '0',
-        '--record',
-        file,
-      ],
-      { cwd: ROOT, stdio: 'pipe' },
-    );
-    const program = new ChildProgram(child);
+    const program = new ChildProgram(spawn('sh', ['-c', 'ulimit -f 64 && exec "$0" "$@"', ...SERVER, '--record', file], { cwd: ROOT, stdio: 'pipe' }));
     try {
-      const port = Number(/\d+/.exec(await program.line(/^Server listening to port: \d+ \.\.\.$/))![0]);
-      const stopped = program.line(/^Chat server: stopped recording/);
-      let told: string | undefined;
-      void stopped.then((line) => {
-        told = line;
-      });
-      const { alice, bob } = await chatPair(port);
-      for (let line = 0; told === undefined; line++) {
-        assert.ok(line < 5000, 'the recording never reached the limit');
-        alice.send(`line ${line} ${'x'.repeat(200)}`);
-        await bob.next();
-      }
-      assert.match(
-        told!,
-        new RegExp(
-          `^Chat server: stopped recording to ${file.replace(/[.\\/]/g, '\\$&')}: the file is as large as this system lets a file grow \\(EFBIG: a file-size limit, such as ulimit -f\\)\\. It keeps its first \\d+ rounds, each whole; the chat goes on$`,
-        ),
-      );
-      // The chat goes on, and the stop is said once.
-      for (let line = 0; line < 20; line++) {
-        bob.send(`after ${line}`);
-        assert.equal(await alice.next(), `\n#[bob@127.0.0.1]>>after ${line}`);
-      }
-      program.child.kill('SIGINT');
-      assert.deepEqual(await program.exited, { code: 0, signal: null });
-      assert.equal(program.output.filter((line) => line.startsWith('Chat server: stopped recording')).length, 1);
-
-      const kept = Number(/its first (\d+) rounds/.exec(told!)![1]);
-      assert.ok(statSync(file).size <= limit);
-      const rounds = roundsIn(file);
-      assert.deepEqual(
-        rounds.map((each) => each.round),
-        Array.from({ length: kept }, (_, at) => at + 1),
-        'the first rounds, each whole',
-      );
-      const recording = await RecordingFile.open(file);
-      assert.deepEqual([recording.total, recording.cut], [kept, undefined], 'it replays whole');
-      recording.close();
+      await chatPastTheRecording(program, file, 'the file is as large as this system lets a file grow (EFBIG: a file-size limit, such as ulimit -f)', 64 * 512);
     } finally {
       program.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test('a real disk that fills up (a tmpfs of 64 KiB): the same, ENOSPC', { timeout: 60_000 }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-full-disk-'));
+    const mounted = process.platform === 'linux' && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status === 0;
+    if (!mounted) {
+      rmSync(dir, { recursive: true });
+      t.skip('a small disk needs mount -t tmpfs (Linux, as root); /dev/full and ulimit -f above still run');
+      return;
+    }
+    const file = join(dir, 'class.jsonl');
+    const program = ChildProgram.start('scripts/server.ts', ['--port', '0', '--record', file]);
+    try {
+      await chatPastTheRecording(program, file, 'the disk is full (ENOSPC)', 64 * 1024);
+    } finally {
+      program.child.kill('SIGKILL');
+      await program.exited;
+      spawnSync('umount', [dir]);
       rmSync(dir, { recursive: true });
     }
   });
