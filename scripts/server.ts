@@ -3,7 +3,7 @@
 import { createInterface } from 'node:readline';
 import { LoopHold } from '../src/hold.js';
 import { LogWriter } from '../src/log.js';
-import { createRecording } from '../src/recording.js';
+import { checkRecordingName, createRecording, RecordingWriter } from '../src/recording.js';
 import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
 import type { Round } from '../src/trace.js';
 import { LoopView } from '../src/view.js';
@@ -86,7 +86,12 @@ Options:
                           new: an existing file (or link) is never written
                           over. On macOS and Linux it is readable by its
                           owner only: it holds everyone's chat (on Windows it
-                          gets its folder's permissions)
+                          gets its folder's permissions). It is created once
+                          the server listens: a start that fails leaves no
+                          FILE. If
+                          FILE cannot grow (a full disk, a file-size limit),
+                          the recording stops, FILE is cut back to its last
+                          whole round, one line says so, and the chat goes on
   -h, --help              show this help
 
 Once listening it prints "Server listening to port: <port> ...".
@@ -133,14 +138,23 @@ async function main(): Promise<void> {
   // The trace shares the log's queue: the two read in one order in a terminal.
   const trace = values.trace ? log.to(2) : null;
   const viewPort = values.view === undefined ? undefined : parseIntegerOption('--view', values.view, 0, 0, 65535, '0 takes a free port');
-  const record = values.record === undefined ? null : new LogWriter(createRecording(values.record), 16 * 1024 * 1024);
+  // A name in use is refused now; the file itself is created last, once
+  // the server listens, so that a start that fails leaves no file behind.
+  const recordTo = values.record;
+  if (recordTo !== undefined) checkRecordingName(recordTo);
+  let record: RecordingWriter | undefined;
+  // What the server says as it starts ("Server listening to port: ...")
+  // waits until the start is over, the recording's file created and the
+  // signals handled: a start that fails says only why.
+  let starting: string[] | null = [];
+  const say = (line: string) => (starting ? starting.push(line) : log.line(line));
   const hold = viewPort === undefined ? null : new LoopHold();
   // The view first: a port it cannot have ends the start before the chat
   // server listens. It asks the server for the queue only once it runs.
   let server: ChatServer | undefined;
   const view = hold && (await startView(viewPort!, hold, () => server?.queued() ?? []));
   const rounds: ((round: Round) => void)[] = [];
-  if (record) rounds.push((round) => record.line(JSON.stringify(round)));
+  if (recordTo !== undefined) rounds.push((round) => record?.add(round));
   if (view) rounds.push(view.add);
   server = await ChatServer.listen({
     port,
@@ -165,7 +179,7 @@ async function main(): Promise<void> {
     // terminal: false leaves a terminal in its usual mode, so Ctrl-C is a
     // real SIGINT and the terminal itself does the line editing.
     console: createInterface({ input: process.stdin, terminal: false }),
-    log: log.line,
+    log: say,
     trace,
     onRound:
       rounds.length === 0
@@ -179,7 +193,17 @@ async function main(): Promise<void> {
     const reason = error.code === 'EADDRINUSE' ? `port ${port} is already in use` : error.message;
     throw new Error(`Cannot listen on ${host}:${port}: ${reason}`);
   });
-  if (view) log.line(`Loop view: ${view.url}`);
+  if (recordTo !== undefined) {
+    try {
+      record = new RecordingWriter(recordTo, createRecording(recordTo), log.line);
+    } catch (error) {
+      // Taken since it was checked: nothing has run yet, and nobody is served.
+      view?.close();
+      server.server.close();
+      throw error;
+    }
+  }
+  if (view) say(`Loop view: ${view.url}`);
   readConsoleOnlyInForeground(process.stdin);
   // The server stops on the first of these signals; a second one, while it
   // closes, ends the process at once.
@@ -190,6 +214,10 @@ async function main(): Promise<void> {
   };
   for (const signal of STOP_SIGNALS) process.on(signal, hurry);
   ignoreDebuggerSignal(log.line);
+  // Said only now, so that a signal sent as soon as the server says it
+  // listens finds it ready to stop cleanly.
+  for (const line of starting) log.line(line);
+  starting = null;
   await server.run();
   view?.close();
   // The last lines get a moment to leave, even to an output that stalls.

@@ -62,14 +62,7 @@ export class LogWriter {
    * after `timeoutMs`, whichever is first: at exit, a stalled output must
    * not keep the process alive for ever. */
   flushed(timeoutMs: number): Promise<void> {
-    if (!this.writing) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs).unref();
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.writing ? whenCalled(this.idleWaiters, timeoutMs) : Promise.resolve();
   }
 
   private enqueue(fd: number, text: string): void {
@@ -126,6 +119,19 @@ export class LogWriter {
       }
     });
   }
+}
+
+/** Resolves once one of `waiters` is called (the writer pushes a waiter
+ * and calls them all when its output has taken everything), or after
+ * `timeoutMs`, whichever is first; the timer does not keep the process. */
+export function whenCalled(waiters: (() => void)[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs).unref();
+    waiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** What a summary says of the lines it stands for: with the prefix

@@ -282,7 +282,8 @@ export class LoopView {
   }
 
   /** A window of a recorded run: `?from=N&count=M` (from 0, at most
-   * RECORDING_WINDOW rounds), as `{ total, from, rounds }`. The page asks
+   * RECORDING_WINDOW rounds), as `{ total, from, rounds }`, and `cut` (its
+   * line and bytes) when the recording's last line was cut short. The page asks
    * for the rounds around the one it shows; the recording is never sent,
    * nor kept, whole. */
   private recording(url: URL, response: ServerResponse): void {
@@ -300,7 +301,9 @@ export class LoopView {
       response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
       return;
     }
-    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify({ total: recording.total, from, rounds }));
+    response
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      .end(JSON.stringify({ total: recording.total, from, rounds, cut: recording.cut }));
   }
 
   private command(request: IncomingMessage, response: ServerResponse): void {

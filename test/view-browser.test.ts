@@ -3,11 +3,14 @@
 // memory over thousands of rounds; its large type on a projector; a replay.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { LoopHold } from '../src/hold.js';
 import type { Round } from '../src/trace.js';
-import { recordingOf } from '../src/recording.js';
+import { RecordingFile, recordingOf } from '../src/recording.js';
 import { LoopView } from '../src/view.js';
 import { RawClient, startServerProgram } from './helpers/chat.js';
 import { noBrowser } from './helpers/browser.js';
@@ -71,6 +74,40 @@ function outOfView(selectors: string[]): string {
     return box.top < Math.max(0, panel.top) || box.bottom > Math.min(innerHeight, panel.bottom);
   })`;
 }
+
+/** Modifier bits of Input.dispatchKeyEvent. */
+const ALT = 1;
+const CTRL = 2;
+const META = 4;
+
+/** Presses and releases an arrow key, as a keyboard would, with modifiers. */
+function pressKey(browser: Browser, key: 'ArrowLeft' | 'ArrowRight', modifiers = 0): Promise<unknown> {
+  return Promise.all(
+    ['keyDown', 'keyUp'].map((type) =>
+      browser.page.send('Input.dispatchKeyEvent', { type, key, code: key, modifiers, windowsVirtualKeyCode: key === 'ArrowRight' ? 39 : 37 }),
+    ),
+  );
+}
+
+/** Clicks an element with the mouse, at its middle: it takes the focus, as a real click does. */
+async function clickWithMouse(browser: Browser, selector: string): Promise<void> {
+  const { x, y } = await browser.evaluate<{ x: number; y: number }>(`(() => {
+    const box = document.querySelector('${selector}').getBoundingClientRect();
+    return { x: box.left + box.width / 2, y: box.top + box.height / 2 };
+  })()`);
+  for (const type of ['mousePressed', 'mouseReleased']) await browser.page.send('Input.dispatchMouseEvent', { type, x, y, button: 'left', clickCount: 1 });
+}
+
+/** A page replaying `count` rounds of a class, open on its first round. */
+async function replayOf(count: number): Promise<{ view: LoopView; browser: Browser }> {
+  const view = await LoopView.start({ port: 0, recording: recordingOf(Array.from({ length: count }, (_, at) => classRound(at + 1))) });
+  const browser = await Browser.open();
+  await browser.goto(view.url);
+  await browser.until('the replay', `${status} === 'replay: ${count} rounds'`);
+  return { view, browser };
+}
+
+const shownRound = `document.querySelector('#detail h2')?.textContent`;
 
 async function heapMb(browser: Browser): Promise<number> {
   await browser.page.send('HeapProfiler.collectGarbage');
@@ -340,54 +377,9 @@ describe('the loop view in Chromium', { skip }, () => {
     }
   });
 
-  test('live: arrow keys step after "follow" was clicked with the mouse; with Alt, Cmd or Ctrl they are the browser\'s', { timeout: 60_000 }, async () => {
-    const view = await LoopView.start({ port: 0, hold: new LoopHold() });
-    const browser = await Browser.open();
-    const chosen = () => browser.evaluate<string>(`document.querySelector('#detail h2').textContent`);
-    /** Presses an arrow key; resolves to whether the page cancelled it. */
-    const arrow = async (key: 'ArrowLeft' | 'ArrowRight', modifiers = 0) => {
-      await browser.evaluate(`window.cancelled = null; addEventListener('keydown', (e) => { window.cancelled = e.defaultPrevented; }, { once: true })`);
-      for (const type of ['keyDown', 'keyUp']) {
-        await browser.page.send('Input.dispatchKeyEvent', { type, key, code: key, modifiers, windowsVirtualKeyCode: key === 'ArrowRight' ? 39 : 37 });
-      }
-      return browser.evaluate<boolean>('window.cancelled');
-    };
-    try {
-      await browser.goto(view.url);
-      await browser.until('the page running', `${status} === 'running'`);
-      await feed(view, browser, 1, 8);
-      await browser.until('round 8 shown', `document.querySelector('#detail h2').textContent === 'Round 8'`);
-      // A real click, as a mouse gives it: "follow" is turned off and has focus.
-      const box = await browser.evaluate<{ x: number; y: number }>(
-        `(() => { const r = document.getElementById('follow').getBoundingClientRect(); return { x: r.x + r.width / 2, y: r.y + r.height / 2 }; })()`,
-      );
-      for (const type of ['mousePressed', 'mouseReleased']) {
-        await browser.page.send('Input.dispatchMouseEvent', { type, x: box.x, y: box.y, button: 'left', clickCount: 1 });
-      }
-      assert.equal(await browser.evaluate<string>('document.activeElement.id'), 'follow');
-      assert.equal(await browser.evaluate<boolean>(`document.getElementById('follow').checked`), false);
-      assert.equal(await arrow('ArrowLeft'), true);
-      await browser.until('round 7', `document.querySelector('#detail h2').textContent === 'Round 7'`);
-      // Alt (1), Ctrl (2) and Meta, Cmd on a Mac (4): left to the browser, uncancelled, nothing moves.
-      for (const modifiers of [1, 2, 4]) {
-        assert.equal(await arrow('ArrowLeft', modifiers), false, `modifiers ${modifiers} left to the browser`);
-        assert.equal(await chosen(), 'Round 7', `modifiers ${modifiers}: nothing moves`);
-      }
-      assert.equal(await arrow('ArrowRight'), true);
-      await browser.until('round 8 again', `document.querySelector('#detail h2').textContent === 'Round 8'`);
-    } finally {
-      browser.close();
-      view.close();
-    }
-  });
-
   test('a replay of 1,009 rounds opens on its first round, shown in the list; arrow keys step; only replay controls', { timeout: 60_000 }, async () => {
-    const recording = Array.from({ length: 1009 }, (_, at) => classRound(at + 1));
-    const view = await LoopView.start({ port: 0, recording: recordingOf(recording) });
-    const browser = await Browser.open();
+    const { view, browser } = await replayOf(1009);
     try {
-      await browser.goto(view.url);
-      await browser.until('the replay', `${status} === 'replay: 1009 rounds'`);
       assert.equal(await browser.evaluate<string>(`document.querySelector('#rounds li.chosen')?.dataset.round`), '1', 'round 1 chosen, in the list');
       assert.match(await browser.evaluate<string>(`document.querySelector('#detail h2').textContent`), /^Round 1$/);
       assert.ok(
@@ -396,12 +388,7 @@ describe('the loop view in Chromium', { skip }, () => {
         ),
         'replay controls only',
       );
-      const key = (key: string) =>
-        Promise.all(
-          ['keyDown', 'keyUp'].map((type) =>
-            browser.page.send('Input.dispatchKeyEvent', { type, key, code: key, windowsVirtualKeyCode: key === 'ArrowRight' ? 39 : 37 }),
-          ),
-        );
+      const key = (key: 'ArrowLeft' | 'ArrowRight') => pressKey(browser, key);
       await key('ArrowRight');
       await key('ArrowRight');
       await browser.until('round 3', `document.querySelector('#detail h2').textContent === 'Round 3'`);
@@ -415,6 +402,117 @@ describe('the loop view in Chromium', { skip }, () => {
       await browser.until('the last round', `document.querySelector('#detail h2').textContent === 'Round 1009'`);
       await key('ArrowLeft');
       await browser.until('round 1008', `document.querySelector('#detail h2').textContent === 'Round 1008'`);
+    } finally {
+      browser.close();
+      view.close();
+    }
+  });
+  test('"follow" clicked with the mouse, then ← and →: the arrows step; in a text field they are the field\'s', { timeout: 60_000 }, async () => {
+    const view = await LoopView.start({ port: 0, hold: new LoopHold() });
+    const browser = await Browser.open();
+    try {
+      await browser.goto(view.url);
+      await browser.until('the page running', `${status} === 'running'`);
+      for (let round = 1; round <= 5; round++) view.add(classRound(round));
+      await browser.until('the newest round followed', `${shownRound} === 'Round 5'`);
+      await clickWithMouse(browser, '#follow');
+      assert.deepEqual(
+        await browser.evaluate<[string, boolean]>(`[document.activeElement.id, document.getElementById('follow').checked]`),
+        ['follow', false],
+        'the checkbox has the focus, and is unchecked',
+      );
+      await pressKey(browser, 'ArrowLeft');
+      await browser.until('round 4', `${shownRound} === 'Round 4'`);
+      await pressKey(browser, 'ArrowLeft');
+      await pressKey(browser, 'ArrowRight');
+      await browser.until('round 4 again', `${shownRound} === 'Round 4'`);
+      assert.equal(await browser.evaluate<string>(`document.activeElement.id`), 'follow', 'the checkbox kept the focus');
+
+      // A text field keeps its arrows: they move its cursor, not the rounds.
+      await browser.evaluate(`(() => {
+        const field = Object.assign(document.createElement('input'), { id: 'typed', value: 'abc' });
+        document.querySelector('header').append(field);
+        field.focus();
+      })()`);
+      await pressKey(browser, 'ArrowLeft');
+      assert.equal(await browser.evaluate<number>(`document.getElementById('typed').selectionStart`), 2, 'the cursor moved in the field');
+      assert.equal(await browser.evaluate<string>(shownRound), 'Round 4');
+    } finally {
+      browser.close();
+      view.close();
+    }
+  });
+
+  test("Alt+←, Ctrl+←, Cmd+← (the browser's Back and the like) are left to the browser: the page neither steps nor cancels them", {
+    timeout: 60_000,
+  }, async () => {
+    const { view, browser } = await replayOf(10);
+    try {
+      await pressKey(browser, 'ArrowRight');
+      await pressKey(browser, 'ArrowRight');
+      await browser.until('round 3', `${shownRound} === 'Round 3'`);
+      // Every arrow key the page sees, and whether it was cancelled, after
+      // the page's own handler has run.
+      await browser.evaluate(
+        `window.keysSeen = []; window.addEventListener('keydown', (event) => keysSeen.push([event.key, event.altKey, event.ctrlKey, event.metaKey, event.defaultPrevented]))`,
+      );
+      for (const modifiers of [ALT, CTRL, META]) {
+        await pressKey(browser, 'ArrowLeft', modifiers);
+        await pressKey(browser, 'ArrowRight', modifiers);
+      }
+      assert.deepEqual(await browser.evaluate<unknown[]>(`keysSeen`), [
+        ['ArrowLeft', true, false, false, false],
+        ['ArrowRight', true, false, false, false],
+        ['ArrowLeft', false, true, false, false],
+        ['ArrowRight', false, true, false, false],
+        ['ArrowLeft', false, false, true, false],
+        ['ArrowRight', false, false, true, false],
+      ]);
+      assert.equal(await browser.evaluate<string>(shownRound), 'Round 3', 'no step');
+      // Without a modifier the arrows still step, and are the page's.
+      await pressKey(browser, 'ArrowLeft');
+      await browser.until('round 2', `${shownRound} === 'Round 2'`);
+      assert.deepEqual(await browser.evaluate<unknown[]>(`keysSeen.at(-1)`), ['ArrowLeft', false, false, false, true]);
+    } finally {
+      browser.close();
+      view.close();
+    }
+  });
+
+  test('a replay whose last line was cut short: every whole round replays, and the page says the last line was cut', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-replay-'));
+    const file = join(dir, 'cut.jsonl');
+    const whole = Array.from({ length: 3 }, (_, at) => JSON.stringify(classRound(at + 1)));
+    writeFileSync(file, `${whole.join('\n')}\n${JSON.stringify(classRound(4)).slice(0, 1000)}`);
+    const recording = await RecordingFile.open(file);
+    const view = await LoopView.start({ port: 0, recording });
+    const browser = await Browser.open();
+    try {
+      await browser.goto(view.url);
+      await browser.until('the replay', `${status} === 'replay: 3 rounds'`);
+      assert.equal(
+        await browser.evaluate<string>(`document.getElementById('cut').checkVisibility() && document.getElementById('cut').textContent`),
+        "The recording's last line (line 4, 1000 bytes) was cut short, as when the server stops in the middle of writing it: it is left out, and the 3 whole rounds before it replay.",
+      );
+      await pressKey(browser, 'ArrowRight');
+      await pressKey(browser, 'ArrowRight');
+      await pressKey(browser, 'ArrowRight');
+      await browser.until('round 3, the last whole one', `${shownRound} === 'Round 3'`);
+    } finally {
+      browser.close();
+      view.close();
+      recording.close();
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test('a replay of a whole recording says nothing was cut', { timeout: 60_000 }, async () => {
+    const view = await LoopView.start({ port: 0, recording: recordingOf([classRound(1)]) });
+    const browser = await Browser.open();
+    try {
+      await browser.goto(view.url);
+      await browser.until('the replay', `${status} === 'replay: 1 round'`);
+      assert.equal(await browser.evaluate<boolean>(shown('cut')), false);
     } finally {
       browser.close();
       view.close();

@@ -12,6 +12,7 @@ import { formatRound, type Round, RoundRecorder } from '../src/trace.js';
 import { createRecording, RecordingFile, recordingOf } from '../src/recording.js';
 import { LoopView, type QueueSummary } from '../src/view.js';
 import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
+import { acceptingRound } from './helpers/rounds.js';
 
 describe('the hold', () => {
   test('free, the loop passes; held, it waits; Step lets one round through; Resume all; release ends it', async () => {
@@ -234,23 +235,8 @@ describe('recording and replay', () => {
   test('a replay reads a window at a time: at most 500 rounds an answer, an older recording capped as it is read', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'selectchat-replay-'));
     const file = join(dir, 'old.jsonl');
-    const round = (number: number, actions: number): Round => ({
-      round: number,
-      at: 0,
-      inputs: ['server'],
-      inputCount: 1,
-      outputs: [],
-      outputCount: 0,
-      readable: ['server'],
-      readableCount: 1,
-      writable: [],
-      writableCount: 0,
-      actions: Array.from({ length: actions }, (_, each) => `server: accepted connection ${each + 1} from 127.0.0.1`),
-      waitedMs: 0,
-      workedMs: 0,
-    });
     // A recording made before rounds were capped: round 2 holds 6,980 actions.
-    writeFileSync(file, `${Array.from({ length: 1200 }, (_, at) => JSON.stringify(round(at + 1, at === 1 ? 6980 : 1))).join('\n')}\n`);
+    writeFileSync(file, `${Array.from({ length: 1200 }, (_, at) => JSON.stringify(acceptingRound(at + 1, at === 1 ? 6980 : 1))).join('\n')}\n`);
     const recording = await RecordingFile.open(file);
     assert.equal(recording.total, 1200);
     const [first, second] = recording.read(0, 2);
@@ -268,7 +254,7 @@ describe('recording and replay', () => {
     view.close();
     recording.close();
 
-    writeFileSync(file, `${JSON.stringify(round(1, 1))}\n{"not":"a round"}\n`);
+    writeFileSync(file, `${JSON.stringify(acceptingRound(1))}\n{"not":"a round"}\n`);
     const replay = ChildProgram.start('scripts/replay.ts', [file]);
     assert.deepEqual(await replay.exited, { code: 1, signal: null });
     assert.equal(replay.stderr, `Cannot replay ${file}: line 2 is not a round of the loop\n`);
