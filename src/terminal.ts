@@ -126,13 +126,7 @@ export class TerminalScreen implements Screen {
    * rows below the prompt's first as the new width puts it. readline's
    * redraw, which comes next, goes up that many rows. */
   private resized(): void {
-    const { rows, cols } = this.readline.getCursorPos();
-    // At the end of a line that fills its last row exactly, a reflowed
-    // terminal keeps the cursor on that row (its wrap is pending), where
-    // readline counts the row after it.
-    const atEnd = this.readline.cursor === this.readline.line.length;
-    const row = cols === 0 && rows > 0 && atEnd ? rows - 1 : rows;
-    (this.readline as Redrawn).prevRows = this.promptShown ? row : 0;
+    (this.readline as Redrawn).prevRows = this.promptShown ? this.readline.getCursorPos().rows : 0;
     if (this.promptSet) this.promptShown = true;
   }
 
@@ -143,16 +137,13 @@ export class TerminalScreen implements Screen {
    * told now (Node's own SIGWINCH then finds the size known, and says
    * nothing more). */
   private learnSize(): void {
-    // getWindowSize() answers what Node knows already; only the terminal's
-    // handle asks the terminal (ioctl TIOCGWINSZ), which _refreshSize does,
-    // and it emits 'resize' when the size has changed. Node has had it on
-    // every TTY stream since v0.x; without it, SIGWINCH alone tells.
-    const output = this.output as Partial<WriteStream> & { _refreshSize?: () => void };
-    try {
-      output._refreshSize?.();
-    } catch {
-      // A terminal gone: the next write says so.
-    }
+    const output = this.output as Partial<WriteStream>;
+    if (output.getWindowSize === undefined) return;
+    const [columns, rows] = output.getWindowSize();
+    if (columns === output.columns && rows === output.rows) return;
+    output.columns = columns;
+    output.rows = rows;
+    this.output.emit('resize');
   }
 
   /** Ctrl-Z. In raw mode the terminal sends no SIGTSTP; readline passes the
@@ -171,8 +162,6 @@ export class TerminalScreen implements Screen {
     this.erasePrompt();
     process.once('SIGCONT', () => {
       this.input.setRawMode?.(true);
-      // A stopped job gets no SIGWINCH: the terminal may have been resized meanwhile.
-      this.learnSize();
       // Unless a round has drawn it again already, after a message that
       // came in while stopped.
       if (!this.promptShown && this.promptSet) {

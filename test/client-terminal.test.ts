@@ -286,66 +286,6 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
     return JSON.stringify(rows) === JSON.stringify([...messages.map((message) => `#[bob@127.0.0.1]>>${message}`), ...lineRows]);
   };
 
-  test('resized 80 → 40 with a line that fills its 40 columns exactly: the message above it is kept', { skip }, async () => {
-    const { terminal, prompt } = await join('exact', 80);
-    try {
-      bob.send('shown before');
-      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
-      const text = 'x'.repeat(40 - prompt.length);
-      terminal.type(text);
-      await terminal.waitFor('the typed line', (lines) => lines.includes(`${prompt}${text}`));
-      await terminal.resize(40);
-      bob.send('after narrowing');
-      await terminal.waitFor('the message above the line, the first one kept', holds(prompt, 40, ['shown before', 'after narrowing'], text), true);
-      terminal.keys('Enter');
-      assert.equal(await heard('exact'), `\n#[exact@127.0.0.1]>>${text}`);
-    } finally {
-      terminal.kill();
-    }
-  });
-
-  test('resized 80 → 40 while stopped by Ctrl-Z: after fg the line is drawn for 40 columns', { skip }, async () => {
-    const prompt = '[stopped@127.0.0.1]> ';
-    const terminal = new Terminal(null, 80);
-    try {
-      await terminal.waitFor('the shell', (lines) => lines[0] === '$');
-      terminal.type(`${process.execPath} --import tsx scripts/client.ts --name stopped --port ${chat.port}`);
-      terminal.keys('Enter');
-      assert.match((await heard('stopped'))!, /^\n\(Connected: New client/);
-      await terminal.waitFor('the prompt', (lines) => lines.includes(prompt.trimEnd()));
-      terminal.keys('C-l');
-      bob.send('shown before');
-      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
-      const text = 'y'.repeat(50);
-      terminal.type(text);
-      await terminal.waitFor('the typed line', (lines) => lines.includes(`${prompt}${text}`));
-      terminal.keys('C-z');
-      await terminal.waitFor('the job stopped', (lines) => lines.some((line) => /^\[1\]\+ +Stopped/.test(line)));
-      await terminal.resize(40);
-      terminal.type('clear');
-      terminal.keys('Enter');
-      await terminal.waitFor('the screen cleared', (lines) => lines[0] === '$');
-      bob.send('shown before');
-      terminal.type('fg');
-      terminal.keys('Enter');
-      terminal.type('+');
-      // 72 characters: two rows at 40 columns, each drawn once.
-      const line = `${prompt}${text}+`;
-      const endsWith = (expected: string[]) => (lines: string[]) =>
-        JSON.stringify(lines.filter((row) => row !== '').slice(-expected.length)) === JSON.stringify(expected);
-      await terminal.waitFor('the line drawn for 40 columns', endsWith(['#[bob@127.0.0.1]>>shown before', line.slice(0, 40), line.slice(40)]));
-      bob.send('after fg');
-      await terminal.waitFor(
-        'the message above, the line kept',
-        endsWith(['#[bob@127.0.0.1]>>shown before', '#[bob@127.0.0.1]>>after fg', line.slice(0, 40), line.slice(40)]),
-      );
-      terminal.keys('Enter');
-      assert.equal(await heard('stopped'), `\n#[stopped@127.0.0.1]>>${text}+`);
-    } finally {
-      terminal.kill();
-    }
-  });
-
   test('resized 80 → 40 → 80 columns with a line half typed: the line redrawn once at each width, nothing shown erased', { skip }, async () => {
     const { terminal, prompt } = await join('resized', 80);
     try {
