@@ -28,25 +28,23 @@ export class ChatClient {
   private readonly stdin: Console;
   private readonly output: NodeJS.WritableStream;
   private sock!: Connection;
-  readonly host: string;
 
   constructor(
     readonly name: string,
     readonly port: number,
-    { host = SERVER_HOST, input = process.stdin as NodeJS.ReadableStream, output = process.stdout as NodeJS.WritableStream } = {},
+    { input = process.stdin as NodeJS.ReadableStream, output = process.stdout as NodeJS.WritableStream } = {},
   ) {
     this.output = output;
     // Initial prompt
     this.prompt = `[${name}@${hostname().split('.')[0]}]> `;
     this.stdin = new Console(this.reactor, createInterface({ input, terminal: false }));
-    this.host = host;
   }
 
   /** The rest of the recipe's constructor: Node connects asynchronously, so it waits here. False if it failed. */
   async connect(): Promise<boolean> {
     try {
       // Connect to server at port
-      const socket = connect(this.port, this.host);
+      const socket = connect(this.port, SERVER_HOST);
       await once(socket, 'connect');
       this.sock = new Connection(this.reactor, socket);
       this.output.write(`Now connected to chat server@ port ${this.port}\n`);

@@ -2,8 +2,10 @@
 // names, on the reactor's core (./select.ts). Read this first, then
 // ./client.ts, then ./select.ts; docs/MAPPING.md walks the full server.
 //
-// It speaks the recipe's wire format (src/wire.ts), so the Python original
-// and both clients talk to it. Node's shape fixes three of the recipe's
+// Run it with `npm run recipe` (`-- --port N`), and in other terminals
+// `npm run recipe:client -- --name alice`. It speaks the recipe's wire format
+// (src/wire.ts), so the Python original, ./client.ts and the full client
+// (scripts/client.ts) all talk to it. Node's shape fixes three of the recipe's
 // defects for free: a frame that comes in pieces waits in its inbox until it
 // is whole, a client that says nothing blocks no one (its first message,
 // whenever it comes, is its name), and an idle client does not make the loop
