@@ -130,12 +130,11 @@ export class TerminalScreen implements Screen {
     if (this.promptSet) this.promptShown = true;
   }
 
-  /** Node learns that the terminal was resized from SIGWINCH, which can
-   * come after a message that is here already: drawn for the old width,
-   * the message would erase a row above the prompt. So the terminal is asked
-   * its size before each drawing, and a change Node has not told yet is
-   * told now (Node's own SIGWINCH then finds the size known, and says
-   * nothing more). */
+  /** Brings `columns` and `rows` up to what `getWindowSize()` says before
+   * a drawing. Node's `getWindowSize()` answers from what SIGWINCH last
+   * told it, not from the terminal, so a resize Node has not heard of yet
+   * is not caught here: a message that races a resize may be drawn for the
+   * old width (docs/RELIABILITY.md does not promise otherwise). */
   private learnSize(): void {
     const output = this.output as Partial<WriteStream>;
     if (output.getWindowSize === undefined) return;
