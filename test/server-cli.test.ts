@@ -125,6 +125,32 @@ describe('scripts/server.ts under npx tsx', { skip: NO_SIGNALS || doesNotRun('np
 });
 
 describe('scripts/server.ts as a background job', () => {
+  // macOS has no /proc: there `ps` says whether the job is in the foreground. Asked here directly, on any system with ps.
+  test('ps tells a foreground job from a background one, as macOS needs it told', { skip: NO_JOB_CONTROL }, async () => {
+    const socketName = `selectchat-ps-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+    const dir = mkdtempSync(join(tmpdir(), 'selectchat-ps-'));
+    const ask = (out: string) =>
+      `${process.execPath} --import tsx -e "import('./scripts/foreground.ts').then((m) => m.foregroundFromPs()).then((v) => console.log('foreground ' + v))" > ${out}`;
+    const answer = async (out: string) => {
+      for (let tries = 0; !/^foreground /.test(readFileSafe(out)); tries++) {
+        assert.ok(tries < 200, `no answer in ${out}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return readFileSafe(out).trim();
+    };
+    try {
+      tmux('new-session', '-d', '-s', 'ps', '-x', '150', '-y', '30', '-c', ROOT, 'bash --norc --noprofile -i');
+      tmux('send-keys', '-t', 'ps', ask(join(dir, 'fg')), 'Enter');
+      assert.equal(await answer(join(dir, 'fg')), 'foreground true');
+      tmux('send-keys', '-t', 'ps', `${ask(join(dir, 'bg'))} &`, 'Enter');
+      assert.equal(await answer(join(dir, 'bg')), 'foreground false');
+    } finally {
+      spawnSync('tmux', ['-L', socketName, 'kill-server']);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('keeps serving while the user types at the shell, and reads its console once in the foreground', { skip: NO_JOB_CONTROL }, async () => {
     const socketName = `selectchat-bg-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socketName, '-f', '/dev/null', ...args], { encoding: 'utf8' });

@@ -74,12 +74,13 @@ export const NO_TCP_TIMERS = !existsSync('/proc/net/tcp') && "this system does n
 
 /** Why a test of the server as a background job (`&`, `jobs`, `fg`) is
  * skipped here, or false: it needs tmux and bash, and the server tells a
- * background job from a foreground one by /proc/self/stat (Linux). */
+ * background job from a foreground one by /proc/self/stat (Linux) or by
+ * `ps` (macOS). */
 export const NO_JOB_CONTROL =
   NO_TMUX ||
   doesNotRun('bash', ['--norc', '--noprofile', '-c', 'exit 0']) ||
-  (!existsSync('/proc/self/stat') &&
-    'only Linux tells the server whether it is a background job (/proc/self/stat), so elsewhere it reads its console in the background too');
+  (WINDOWS && 'Windows has no background jobs (&, fg) in its shells') ||
+  (!existsSync('/proc/self/stat') && doesNotRun('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)]));
 
 /** `command args` as one line for cmd.exe. The arguments the tests give
  * npm need no quoting; one that would is refused rather than mangled. */
