@@ -1,8 +1,8 @@
 // The chat client's command line: `npm run client -- --name alice`, or
 // `npx tsx scripts/client.ts --help`.
 
-import { CLIENT_MAX_FRAME_SIZE, ChatClient, DEFAULT_HANDSHAKE_TIMEOUT_MS, EXIT_READER_GONE } from '../src/client.js';
-import { DEFAULT_MAX_FRAME_SIZE } from '../src/wire.js';
+import { CLIENT_MAX_FRAME_SIZE, ChatClient, DEFAULT_HANDSHAKE_TIMEOUT_MS, EXIT_READER_GONE } from '../src/room/client.js';
+import { DEFAULT_MAX_FRAME_SIZE } from '../src/wire/wire.js';
 import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
 
 const HELP = `Usage: npx tsx scripts/client.ts --name NAME [options]

@@ -11,7 +11,7 @@
 
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { startReadingNow, stopReadingNow } from '../src/streams.js';
+import { startReadingNow, stopReadingNow } from '../src/room/streams.js';
 
 /** How often to look whether the job has been brought to the foreground
  * (`fg` and `bg` also send SIGCONT, which looks at once): from /proc, and

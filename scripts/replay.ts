@@ -2,9 +2,9 @@
 // `npx tsx scripts/server.ts --record FILE`, with no server running. The
 // page moves backward and forward through the rounds.
 
-import { RecordingFile } from '../src/recording.js';
-import { howMany } from '../src/plural.js';
-import { LoopView } from '../src/view.js';
+import { RecordingFile } from '../src/view/recording.js';
+import { howMany } from '../src/room/plural.js';
+import { LoopView } from '../src/view/view.js';
 import { parseCommandLine, parseIntegerOption, UsageError } from './options.js';
 
 const HELP = `Usage: npm run replay -- FILE [--port N]

@@ -1,12 +1,12 @@
 // The chat server's command line: `npm start`, or `npx tsx scripts/server.ts --help`.
 
 import { createInterface } from 'node:readline';
-import { LoopHold } from '../src/hold.js';
-import { LogWriter } from '../src/log.js';
-import { checkRecordingName, createRecording, RecordingWriter } from '../src/recording.js';
-import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/server.js';
-import type { Round } from '../src/trace.js';
-import { LoopView } from '../src/view.js';
+import { LoopHold } from '../src/view/hold.js';
+import { LogWriter } from '../src/room/log.js';
+import { checkRecordingName, createRecording, RecordingWriter } from '../src/view/recording.js';
+import { ChatServer, DEFAULT_SERVER_OPTIONS, STOP_SIGNALS } from '../src/room/server.js';
+import type { Round } from '../src/view/trace.js';
+import { LoopView } from '../src/view/view.js';
 import { readConsoleOnlyInForeground } from './foreground.js';
 import { parseCommandLine, parseIntegerOption } from './options.js';
 

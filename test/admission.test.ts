@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Admission, isLoopback } from '../src/admission.js';
+import { Admission, isLoopback } from '../src/room/admission.js';
 
 /** Lets in, one after another, as many from `address` as the admission
  * takes, up to `tries`; returns how many came in and why the next did not. */

@@ -8,10 +8,10 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { PassThrough } from 'node:stream';
-import { ChatClient } from '../src/client.js';
-import { pickledSize } from '../src/pickle.js';
-import { startReadingNow, stopReadingNow } from '../src/streams.js';
-import { DEFAULT_MAX_FRAME_SIZE, frame } from '../src/wire.js';
+import { ChatClient } from '../src/room/client.js';
+import { pickledSize } from '../src/wire/pickle.js';
+import { startReadingNow, stopReadingNow } from '../src/room/streams.js';
+import { DEFAULT_MAX_FRAME_SIZE, frame } from '../src/wire/wire.js';
 import { ChildProgram, clientOfHandMadeServer, firstFrame, handMadeServer, RawClient, startServerProgram, within } from './helpers/chat.js';
 import { NO_SIGNALS } from './helpers/system.js';
 

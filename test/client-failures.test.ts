@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { frame } from '../src/wire.js';
+import { frame } from '../src/wire/wire.js';
 import { clientOfHandMadeServer, firstFrame, within } from './helpers/chat.js';
 
 describe('scripts/client.ts against a server that fails it', () => {

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { CLIENT_MAX_FRAME_SIZE } from '../src/client.js';
-import { frame } from '../src/wire.js';
+import { CLIENT_MAX_FRAME_SIZE } from '../src/room/client.js';
+import { frame } from '../src/wire/wire.js';
 import { ChildProgram, firstFrame, handMadeServer, PEAK_RSS_REPORTER, RawClient, startServer, within } from './helpers/chat.js';
 import { header } from './helpers/frames.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { EXIT_READER_GONE } from '../src/client.js';
+import { EXIT_READER_GONE } from '../src/room/client.js';
 import { ChildProgram, RawClient, startServer, within } from './helpers/chat.js';
 
 describe('scripts/client.ts when the reader of its output goes', () => {

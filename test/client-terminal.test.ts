@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { frame } from '../src/wire.js';
+import { frame } from '../src/wire/wire.js';
 import { firstFrame, handMadeServer, ROOT, RawClient, startServer, within } from './helpers/chat.js';
 import { HOSTILE_LINES } from './helpers/hostile-lines.js';
 import { NO_TMUX } from './helpers/system.js';

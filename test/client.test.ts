@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { decodePickle } from '../src/pickle.js';
-import { frame } from '../src/wire.js';
+import { decodePickle } from '../src/wire/pickle.js';
+import { frame } from '../src/wire/wire.js';
 import { ChildProgram, firstFrame, handMadeServer, RawClient, startServerProgram } from './helpers/chat.js';
 import { NO_SIGNALS } from './helpers/system.js';
 

@@ -1,17 +1,17 @@
 // The docs point at code by line, and every pointer says what it points at,
 // so that this test can tell when the code has moved away from it:
 //
-//   [`this.serve(sock, inputs)`](../src/server.ts#L194)
+//   [`this.serve(sock, inputs)`](../src/room/server.ts#L194)
 //       a link whose text is the code on that line (the path is relative
 //       to the doc, as on GitHub);
-//   **src/server.ts:194** — `this.serve(sock as ChatConnection, inputs);`
+//   **src/room/server.ts:194** — `this.serve(sock as ChatConnection, inputs);`
 //       where a reader sets a breakpoint: the path from the project's
 //       root, then a dash and the code on that line.
 //
 // The code is quoted as it stands on the line; `...` leaves out a part
 // (`socket.on('data', ...)`), and what remains must be there in that order.
 // A pointer in any other form (a link to a line whose text is not code, a
-// bare `src/server.ts:194`) is an error too: it could not be checked.
+// bare `src/room/server.ts:194`) is an error too: it could not be checked.
 // Program output quoted in a code span or block is not a pointer.
 
 import assert from 'node:assert/strict';
@@ -56,7 +56,7 @@ export function pointersIn(doc: string): { pointers: Pointer[]; unreadable: stri
     pointers.push({ doc, line: lineOf(match.index!), target: match[1]!, targetLine: Number(match[2]), code });
     understood.add(match.index! + 2);
   }
-  // Program output quoted in code (`Break on start in src/hold.ts:1`) is
+  // Program output quoted in code (`Break on start in src/view/hold.ts:1`) is
   // not a pointer; a code span that holds nothing but one is.
   const prose = text.replace(/```[\s\S]*?```|`[^`\n]+`/g, (code) => (/^`[^`\s]+`$/.test(code) ? code : ' '.repeat(code.length)));
   const unreadable = [...prose.matchAll(ANY_POINTER)]
@@ -129,9 +129,9 @@ test('every pointer reaches a line that holds the code it quotes', () => {
 });
 
 test('a pointer whose line no longer holds its code fails, and says where the code is now', () => {
-  const moved: Pointer = { doc: 'docs/X.md', line: 3, target: 'src/server.ts', targetLine: 1, code: 'async run(): Promise<void> {' };
+  const moved: Pointer = { doc: 'docs/X.md', line: 3, target: 'src/room/server.ts', targetLine: 1, code: 'async run(): Promise<void> {' };
   const runLine =
-    readRepositoryFile('src/server.ts')
+    readRepositoryFile('src/room/server.ts')
       .split('\n')
       .findIndex((line) => line.includes('async run(): Promise<void> {')) + 1;
   assert.match(

@@ -6,7 +6,7 @@ import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LogWriter } from '../src/log.js';
+import { LogWriter } from '../src/room/log.js';
 import { NO_FIFO } from './helpers/system.js';
 
 /** A FIFO opened for writing (O_RDWR, so that opening does not wait for a

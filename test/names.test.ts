@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { frame } from '../src/wire.js';
+import { frame } from '../src/wire/wire.js';
 import { ChildProgram, RawClient, startServer, startServerProgram } from './helpers/chat.js';
 import { NO_PYTHON3 } from './helpers/python.js';
 

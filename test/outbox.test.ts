@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { emptyOutbox, joinSteps, nextStep, type OutboxStep } from '../src/reactor/outbox.js';
+import { emptyOutbox, joinSteps, nextStep, type OutboxStep } from '../src/room/outbox.js';
 import { SeededRandom } from './helpers/random.js';
 
-// The round's outboxes share their steps (src/reactor/outbox.ts). Whatever the
+// The round's outboxes share their steps (src/room/outbox.ts). Whatever the
 // order of the writes, each outbox must hold exactly the bytes written to
 // it, in order; outboxes written the same must end at one step, joined once.
 
-/** What a connection does with its outbox (src/reactor/select.ts). */
+/** What a connection does with its outbox (src/room/reactor.ts). */
 class Outbox {
   last: OutboxStep | undefined;
   constructor(private readonly start: () => OutboxStep) {}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decodePickle, encodePickle, ProtocolError, pickledSize } from '../src/pickle.js';
+import { decodePickle, encodePickle, ProtocolError, pickledSize } from '../src/wire/pickle.js';
 import { loadPickleFixtures } from './helpers/fixtures.js';
 import { SeededRandom } from './helpers/random.js';
 

@@ -11,8 +11,8 @@ import { describe, test } from 'node:test';
 import { ChatClient } from '../src/recipe/client.js';
 import { type Connection, Listener, Reactor, SelectError, type Source } from '../src/recipe/select.js';
 import { ChatServer, DEFAULT_PORT } from '../src/recipe/server.js';
-import { DEFAULT_SERVER_OPTIONS } from '../src/server.js';
-import { frame } from '../src/wire.js';
+import { DEFAULT_SERVER_OPTIONS } from '../src/room/server.js';
+import { frame } from '../src/wire/wire.js';
 import { ChildProgram, RawClient, ROOT, within } from './helpers/chat.js';
 
 const python = spawnSync('python3', ['-c', 'import pickle, select, socket, struct']);

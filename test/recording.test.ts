@@ -10,9 +10,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { RecordingFile, RecordingWriter } from '../src/recording.js';
-import type { Round } from '../src/trace.js';
-import { LoopView } from '../src/view.js';
+import { RecordingFile, RecordingWriter } from '../src/view/recording.js';
+import type { Round } from '../src/view/trace.js';
+import { LoopView } from '../src/view/view.js';
 import { ChildProgram, chatPair, ROOT, startServerProgram } from './helpers/chat.js';
 import { acceptingRound } from './helpers/rounds.js';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { encodePickle } from '../src/pickle.js';
-import { frame } from '../src/wire.js';
+import { encodePickle } from '../src/wire/pickle.js';
+import { frame } from '../src/wire/wire.js';
 import { header } from './helpers/frames.js';
 import { RawClient, startServer } from './helpers/chat.js';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
-import { frame } from '../src/wire.js';
+import { frame } from '../src/wire/wire.js';
 import { chatPair, RawClient, startServer, stillChatting, within } from './helpers/chat.js';
 
 test('frames that come a byte at a time cost their bytes: slow links are not charged a kilobyte a read, and nobody is dropped', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { frame } from '../src/wire.js';
+import { frame } from '../src/wire/wire.js';
 import { ChildProgram, firstFrame, handMadeServer, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
 import { NO_SH, NO_SIGNALS } from './helpers/system.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { frame } from '../src/wire.js';
+import { frame } from '../src/wire/wire.js';
 import { ChildProgram, firstFrame, handMadeServer } from './helpers/chat.js';
 
 const cases: [string, string[], string][] = [

@@ -5,12 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { LoopHold } from '../src/hold.js';
-import { CHUNK_OVERHEAD } from '../src/reactor/flow.js';
-import type { Round } from '../src/trace.js';
+import { LoopHold } from '../src/view/hold.js';
+import { CHUNK_OVERHEAD } from '../src/room/flow.js';
+import type { Round } from '../src/view/trace.js';
 import { acceptedIn, ChildProgram, chatPair, PEAK_RSS_REPORTER, RawClient, startServer, within } from './helpers/chat.js';
 import { NO_SIGNALS } from './helpers/system.js';
-import { frame } from '../src/wire.js';
+import { frame } from '../src/wire/wire.js';
 
 /** Resolves once `ready()` is true, looking after every few milliseconds:
  * for a state the test cannot be told about by an event. */

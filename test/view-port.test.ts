@@ -8,10 +8,10 @@ import { once } from 'node:events';
 import { type IncomingMessage, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { LoopHold } from '../src/hold.js';
-import type { Round } from '../src/trace.js';
-import { recordingOf } from '../src/recording.js';
-import { LoopView } from '../src/view.js';
+import { LoopHold } from '../src/view/hold.js';
+import type { Round } from '../src/view/trace.js';
+import { recordingOf } from '../src/view/recording.js';
+import { LoopView } from '../src/view/view.js';
 import { RawClient, startServerProgram, within } from './helpers/chat.js';
 import { NO_DESCRIPTOR_LIST, openDescriptors } from './helpers/system.js';
 

@@ -7,10 +7,10 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type HoldStatus, LoopHold } from '../src/hold.js';
-import { formatRound, type Round, RoundRecorder } from '../src/trace.js';
-import { createRecording, RecordingFile, recordingOf } from '../src/recording.js';
-import { LoopView, type QueueSummary } from '../src/view.js';
+import { type HoldStatus, LoopHold } from '../src/view/hold.js';
+import { formatRound, type Round, RoundRecorder } from '../src/view/trace.js';
+import { createRecording, RecordingFile, recordingOf } from '../src/view/recording.js';
+import { LoopView, type QueueSummary } from '../src/view/view.js';
 import { ChildProgram, RawClient, startServer, startServerProgram, within } from './helpers/chat.js';
 import { acceptingRound } from './helpers/rounds.js';
 
@@ -125,7 +125,7 @@ describe('the loop view over a live server', () => {
     const page = await fetchView(view.port, `/?token=${view.token}`);
     assert.equal(page.status, 200);
     assert.match(page.body, /const WHERE = \{"select":\d+,"accept":\d+,/);
-    assert.doesNotMatch(page.body, /"[a-zA-Z]+":0[,}]/, 'every step was found in src/server.ts');
+    assert.doesNotMatch(page.body, /"[a-zA-Z]+":0[,}]/, 'every step was found in src/room/server.ts');
   });
 
   test('rounds stream live; held, the loop runs no round while the queue fills; Step runs one; Resume the rest', async () => {

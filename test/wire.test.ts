@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decodePickle } from '../src/pickle.js';
-import { FrameDecoder, frame, HEADER_SIZE, ProtocolError, receive, send, type Channel } from '../src/wire.js';
+import { decodePickle } from '../src/wire/pickle.js';
+import { FrameDecoder, frame, HEADER_SIZE, ProtocolError, receive, send, type Channel } from '../src/wire/wire.js';
 import { loadPickleFixtures } from './helpers/fixtures.js';
 import { header } from './helpers/frames.js';
 import { SeededRandom } from './helpers/random.js';

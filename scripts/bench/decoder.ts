@@ -6,8 +6,8 @@
 //
 //   npx tsx scripts/bench/decoder.ts
 
-import { decodePickle, encodePickle } from '../../src/pickle.js';
-import { FrameDecoder, frame } from '../../src/wire.js';
+import { decodePickle, encodePickle } from '../../src/wire/pickle.js';
+import { FrameDecoder, frame } from '../../src/wire/wire.js';
 
 /** Node reads a socket 64 KiB at a time. */
 const CHUNK = 64 * 1024;

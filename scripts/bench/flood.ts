@@ -6,7 +6,7 @@
 //   npx tsx scripts/bench/flood.ts            one-character lines
 //   npx tsx scripts/bench/flood.ts --empty    empty messages (not relayed)
 
-import { frame } from '../../src/wire.js';
+import { frame } from '../../src/wire/wire.js';
 import { RawClient, startServerProgram } from '../../test/helpers/chat.js';
 
 const FLOOD_MS = 6000;

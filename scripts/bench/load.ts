@@ -8,8 +8,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { decodePickle } from '../../src/pickle.js';
-import { FrameDecoder, frame, HEADER_SIZE } from '../../src/wire.js';
+import { decodePickle } from '../../src/wire/pickle.js';
+import { FrameDecoder, frame, HEADER_SIZE } from '../../src/wire/wire.js';
 
 const { values } = parseArgs({
   options: {

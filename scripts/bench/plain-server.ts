@@ -8,8 +8,8 @@
 
 import { createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { decodePickle, type PickleShape } from '../../src/pickle.js';
-import { FrameDecoder, frame } from '../../src/wire.js';
+import { decodePickle, type PickleShape } from '../../src/wire/pickle.js';
+import { FrameDecoder, frame } from '../../src/wire/wire.js';
 
 interface Client {
   name: string;

@@ -2,22 +2,22 @@
 // reactor's core (./select.ts). Read ./server.ts first.
 //
 // It has the recipe's problems, less one: at the end of its input it leaves,
-// where the recipe prints its prompt for ever. Where src/client.ts solves each:
+// where the recipe prints its prompt for ever. Where src/room/client.ts solves each:
 // - a message that comes while you type is printed into your half-typed
-//   line: src/terminal.ts keeps the line whole, below the message;
+//   line: src/room/terminal.ts keeps the line whole, below the message;
 // - what peers send is printed as it is, so their control characters are
-//   obeyed by your terminal: src/text.ts shows them instead;
+//   obeyed by your terminal: src/room/text.ts shows them instead;
 // - a server that never answers the name keeps it waiting for ever, and
 //   one that breaks the connection or sends a bad frame ends it with an
-//   error: src/client.ts gives up after --handshake-timeout, and says why in one line;
+//   error: src/room/client.ts gives up after --handshake-timeout, and says why in one line;
 // - at the end of input it leaves at once, whether or not the server has
-//   relayed its lines: src/client.ts waits until the server has taken them.
+//   relayed its lines: src/room/client.ts waits until the server has taken them.
 
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
-import { receive, send } from '../wire.js';
+import { receive, send } from '../wire/wire.js';
 import { Connection, Console, Reactor, SelectError } from './select.js';
 import { SERVER_HOST } from './server.js';
 

@@ -4,34 +4,34 @@
 //
 // Run it with `npm run recipe` (`-- --port N`), and in other terminals
 // `npm run recipe:client -- --name alice`. It speaks the recipe's wire format
-// (src/wire.ts), so the Python original, ./client.ts and the full client
+// (src/wire/wire.ts), so the Python original, ./client.ts and the full client
 // (scripts/client.ts) all talk to it. Node's shape fixes three of the recipe's
 // defects for free: a frame that comes in pieces waits in its inbox until it
 // is whole, a client that says nothing blocks no one (its first message,
 // whenever it comes, is its name), and an idle client does not make the loop
 // spin. It has no defences. Its problems, and where the full server
-// (src/server.ts) solves each:
+// (src/room/server.ts) solves each:
 // - a client that never says its name, or stops halfway through a frame,
-//   is kept for ever: the deadlines of src/policy.ts;
+//   is kept for ever: the deadlines of src/room/policy.ts;
 // - any name is taken, twice, by as many clients as come, and control
-//   characters are relayed as they are: src/admission.ts, src/text.ts;
+//   characters are relayed as they are: src/room/admission.ts, src/room/text.ts;
 // - every socket is read as fast as its peer sends, however slowly the loop
-//   takes the frames: the input budget of src/reactor/flow.ts;
+//   takes the frames: the input budget of src/room/flow.ts;
 // - output to a client that does not read piles up in Node without limit,
-//   and each message is a write of its own: src/reactor/outbox.ts, and the
-//   slow-consumer policy of src/policy.ts;
+//   and each message is a write of its own: src/room/outbox.ts, and the
+//   slow-consumer policy of src/room/policy.ts;
 // - a storm of connections is accepted one a round, each with its log line,
-//   written whether or not the terminal keeps up: src/reactor/gather.ts, src/log.ts;
+//   written whether or not the terminal keeps up: src/room/gather.ts, src/room/log.ts;
 // - a client of the book's second edition (which pickles a 1-tuple) is
-//   answered in the recipe's shape, which it cannot read: src/server.ts
+//   answered in the recipe's shape, which it cannot read: src/room/server.ts
 //   answers each client in the shape it speaks;
-// - shutting down waits for every client to close its end: src/reactor/sources.ts
+// - shutting down waits for every client to close its end: src/room/sources.ts
 //   closes with a deadline.
 
 import { once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { receive, send } from '../wire.js';
+import { receive, send } from '../wire/wire.js';
 import { Connection, Console, Listener, Reactor, SelectError, type Source } from './select.js';
 
 /** Where the server listens, and its port unless told: those of `npm start`. */

@@ -7,13 +7,13 @@ import type { TestContext } from 'node:test';
 import { connect, createServer, type Socket } from 'node:net';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ChatServer, type ChatServerOptions } from '../../src/server.js';
-import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/pickle.js';
-import { FrameDecoder, frame } from '../../src/wire.js';
+import { ChatServer, type ChatServerOptions } from '../../src/room/server.js';
+import { decodePickle, type DecodedPickle, type PickleShape } from '../../src/wire/pickle.js';
+import { FrameDecoder, frame } from '../../src/wire/wire.js';
 import { PYTHON3 } from './python.js';
 import { endProcessTree } from './system.js';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Waits for things to arrive in order: lines, messages... */
 class Mailbox<T> {

@@ -3,7 +3,7 @@
 // pickles-python2.json).
 
 import { readFileSync } from 'node:fs';
-import type { PickleShape, StringType } from '../../src/pickle.js';
+import type { PickleShape, StringType } from '../../src/wire/pickle.js';
 
 export interface PickleFixture {
   name: string;

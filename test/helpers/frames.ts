@@ -1,6 +1,6 @@
 // Hand-made frames for tests that need bytes the project would never write.
 
-import { HEADER_SIZE } from '../../src/wire.js';
+import { HEADER_SIZE } from '../../src/wire/wire.js';
 
 /** A frame header announcing `length` bytes, with `tail` in bytes 4-7. */
 export function header(length: number, tail = 0): Buffer {

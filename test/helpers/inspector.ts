@@ -109,7 +109,7 @@ export class DebuggedProgram {
     const root = pathToFileURL(ROOT).href;
     debugged.inspector.on((method, params) => {
       if (method === 'Debugger.scriptParsed' && params.url.startsWith(root) && params.sourceMapURL?.startsWith('data:')) {
-        // From the project's root, with / whatever the system: src/server.ts.
+        // From the project's root, with / whatever the system: src/room/server.ts.
         const file = decodeURIComponent(params.url.slice(root.length));
         debugged.scripts.set(params.scriptId, {
           file,
@@ -127,7 +127,7 @@ export class DebuggedProgram {
 
   /** Sets a breakpoint on a TypeScript line (from 1) of a file (from the
    * project's root). False if the program has not loaded that file (the
-   * server has no src/client.ts): an editor leaves it unset there too. */
+   * server has no src/room/client.ts): an editor leaves it unset there too. */
   async breakAt(file: string, line: number): Promise<boolean> {
     const entry = [...this.scripts].find(([, script]) => script.file === file);
     if (!entry) return false;

@@ -1,6 +1,6 @@
 // Rounds of the loop made by hand, for the recording's and the view's tests.
 
-import type { Round } from '../../src/trace.js';
+import type { Round } from '../../src/view/trace.js';
 
 /** A round in which the listener was readable and the loop accepted
  * `actions` connections, as a recording holds it. */

@@ -1,11 +1,11 @@
 // The loop view: a page, served on 127.0.0.1 only, that shows the server's
 // select() loop round by round, live, and lets a teacher hold it and step
 // it. It is a guest of the loop: it reads the rounds the loop records
-// (src/trace.ts) and holds the loop through src/hold.ts; the loop knows
+// (src/view/trace.ts) and holds the loop through src/view/hold.ts; the loop knows
 // nothing else of it.
 //
 // Routes (every one needs the run's token, `?token=...`):
-//   GET  /          the page (src/view.html)
+//   GET  /          the page (src/view/view.html)
 //   GET  /events    the rounds, as Server-Sent Events; the hold's status;
 //                   while the loop is held, what waits in the reactor's queue
 //   GET  /recording a window of a recorded run, for replay
@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { LoopHold } from './hold.js';
-import { howMany } from './plural.js';
+import { howMany } from '../room/plural.js';
 import type { Recording } from './recording.js';
 import type { Round } from './trace.js';
 
@@ -406,10 +406,10 @@ export function summarise(queued: readonly QueuedEntry[]): QueueSummary {
   return { shown, sources: new Set(queued.map((entry) => entry.source)).size, events, bytes, kinds };
 }
 
-/** Where in src/server.ts each kind of step is done, found by the code
+/** Where in src/room/server.ts each kind of step is done, found by the code
  * itself, so that the page's pointers follow the code when it moves. */
 function locateSteps(): Record<string, number> {
-  const lines = readFileSync(new URL('./server.ts', import.meta.url), 'utf8').split('\n');
+  const lines = readFileSync(new URL('../room/server.ts', import.meta.url), 'utf8').split('\n');
   const markers: Record<string, string> = {
     select: 'await this.reactor.select(watched',
     accept: 'this.accept(inputs)',

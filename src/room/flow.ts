@@ -10,8 +10,9 @@
 // and in the queue, is within a budget. When the budget is spent, every
 // read stops at once, and select() returns so that the loop can free some.
 
-import { startReadingNow, stopReadingNow } from '../streams.js';
-import { Connection, Console, type Inbox, type Source } from './sources.js';
+import type { Source } from '../recipe/select.js';
+import { RoomConnection, RoomConsole } from './sources.js';
+import { startReadingNow, stopReadingNow } from './streams.js';
 
 export interface FlowOptions {
   /** An inbox holding this much that is ready to take stops reading from its
@@ -33,19 +34,19 @@ export interface FlowOptions {
 export const CHUNK_OVERHEAD = 1024;
 
 /** What a chunk of input is charged against the budget while it is kept. */
-const chunkCost = (chunk: Buffer) => chunk.length + CHUNK_OVERHEAD;
+const chunkCost = (bytes: number) => bytes + CHUNK_OVERHEAD;
 
-export class Flow<TInbox extends Inbox> {
+export class Flow {
   readonly inboxHighWater: number;
   readonly inputBudget: number;
   /** Every read was stopped because the input budget was spent. */
   overBudget = false;
   /** Connections Node is reading from. */
-  private readonly reading = new Set<Connection<TInbox>>();
-  private readonly consoles: Console[] = [];
+  private readonly reading = new Set<RoomConnection>();
+  private readonly consoles: RoomConsole[] = [];
   /** Connections select() reported readable: the loop has taken from their
    * inboxes since, and what they keep is counted again next time. */
-  private taken: Connection<TInbox>[] = [];
+  private taken: RoomConnection[] = [];
   /** Bytes in inboxes and in queued data events, as charged. */
   private bytes = 0;
   /** Counts the calls to watch(), one per select(). */
@@ -64,7 +65,7 @@ export class Flow<TInbox extends Inbox> {
     return this.bytes;
   }
 
-  addConsole(console: Console): void {
+  addConsole(console: RoomConsole): void {
     this.consoles.push(console);
   }
 
@@ -79,9 +80,9 @@ export class Flow<TInbox extends Inbox> {
     const underBudget = this.bytes < this.inputBudget;
     this.overBudget = !underBudget;
     for (const source of inputs) {
-      if (source instanceof Console) source.watchedInRound = watchCount;
-      if (!(source instanceof Connection)) continue;
-      const connection = source as Connection<TInbox>;
+      if (source instanceof RoomConsole) source.watchedInRound = watchCount;
+      if (!(source instanceof RoomConnection)) continue;
+      const connection = source;
       connection.watchedInRound = watchCount;
       const { inbox } = connection;
       const hasRoom = !inbox.ready || inbox.bufferedBytes < this.inboxHighWater / 2;
@@ -95,25 +96,29 @@ export class Flow<TInbox extends Inbox> {
 
   /** select() reports these readable: the loop will take from their inboxes. */
   reported(readable: readonly Source[]): void {
-    for (const source of readable) if (source instanceof Connection) this.taken.push(source as Connection<TInbox>);
+    for (const source of readable) if (source instanceof RoomConnection) this.taken.push(source);
   }
 
-  /** A chunk arrived, in Node's 'data' callback. Like a kernel whose
-   * buffers are full, every read stops at once when the budget is spent;
-   * select() starts them again once the loop has taken enough. */
-  arrived(connection: Connection<TInbox>, chunk: Buffer): void {
-    connection.queuedBytes += chunkCost(chunk);
-    this.bytes += chunkCost(chunk);
+  /** A chunk of `bytes` was queued, in Node's 'data' callback. Like a
+   * kernel whose buffers are full, every read stops at once when the budget
+   * is spent; select() starts them again once the loop has taken enough. */
+  charge(connection: RoomConnection, bytes: number): void {
+    // A closed connection's bytes are thrown away as they come (sources.ts).
+    if (connection.closed) return;
+    connection.queuedBytes += chunkCost(bytes);
+    this.bytes += chunkCost(bytes);
     if (this.bytes >= this.inputBudget && !this.overBudget) {
       this.overBudget = true;
       for (const reading of this.reading) this.stopReading(reading);
     }
   }
 
-  /** The chunk has reached the connection's inbox (in select()). */
-  received(connection: Connection<TInbox>, chunk: Buffer): void {
-    connection.queuedBytes -= chunkCost(chunk);
-    this.bytes -= chunkCost(chunk);
+  /** The chunk charged has reached the connection's inbox (in select()). */
+  inboxed(connection: RoomConnection, bytes: number): void {
+    // forget() let go of everything a closed connection was charged.
+    if (connection.closed) return;
+    connection.queuedBytes -= chunkCost(bytes);
+    this.bytes -= chunkCost(bytes);
     this.count(connection);
     // The kernel keeps unread bytes in the socket's buffer and stops the
     // sender when it fills. Node reads eagerly instead, so it is told to
@@ -123,7 +128,7 @@ export class Flow<TInbox extends Inbox> {
   }
 
   /** The connection closed: its input no longer counts. */
-  forget(connection: Connection<TInbox>): void {
+  forget(connection: RoomConnection): void {
     this.stopReading(connection);
     this.bytes -= connection.inputBytes;
     connection.countedBytes = 0;
@@ -131,7 +136,7 @@ export class Flow<TInbox extends Inbox> {
   }
 
   /** Brings the count of a connection's inbox up to date. */
-  private count(connection: Connection<TInbox>): void {
+  private count(connection: RoomConnection): void {
     // Each Buffer the inbox keeps is charged as a chunk is: the inbox copies
     // small reads together, so that a slow link's one-byte reads cost about
     // their bytes.
@@ -146,14 +151,14 @@ export class Flow<TInbox extends Inbox> {
     this.taken = [];
   }
 
-  private startReading(connection: Connection<TInbox>): void {
+  private startReading(connection: RoomConnection): void {
     connection.reading = true;
     connection.readingSince = performance.now();
     this.reading.add(connection);
     startReadingNow(connection.socket);
   }
 
-  private stopReading(connection: Connection<TInbox>): void {
+  private stopReading(connection: RoomConnection): void {
     if (!connection.reading) return;
     connection.reading = false;
     this.reading.delete(connection);

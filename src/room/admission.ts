@@ -5,7 +5,7 @@
 // host could hold every seat, and anyone could speak as someone already in
 // the room. `ChatServer` asks here at the two moments the recipe has: when
 // it accepts a connection, and when that connection sends its name. What a
-// name may hold is src/text.ts's business; here it is only whether the
+// name may hold is src/room/text.ts's business; here it is only whether the
 // name is taken.
 
 import { BlockList, isIPv6 } from 'node:net';

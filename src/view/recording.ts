@@ -25,8 +25,8 @@
 
 import { closeSync, constants, ftruncate, lstatSync, openSync, read, readSync, statSync, write } from 'node:fs';
 import { dirname } from 'node:path';
-import { whenCalled } from './log.js';
-import { howMany } from './plural.js';
+import { whenCalled } from '../room/log.js';
+import { howMany } from '../room/plural.js';
 import { keepActions, type Round } from './trace.js';
 
 /** Checks, creating nothing, that a recording could be created at `path`:
@@ -89,7 +89,7 @@ function whyNot(error: NodeJS.ErrnoException): string {
 export const RECORDING_QUEUE_BYTES = 16 * 1024 * 1024;
 
 /** Writes rounds to a recording's file, whole rounds only, without ever
- * blocking the loop: like the log (src/log.ts), with fs.write on Node's
+ * blocking the loop: like the log (src/room/log.ts), with fs.write on Node's
  * thread pool. Each write is placed at the end of what is known written,
  * so that the writer always knows how many bytes, and rounds, the file
  * holds whole. When a write fails (ENOSPC: the disk is full; EFBIG: a

@@ -10,12 +10,11 @@
 export class Alarm {
   private timer: NodeJS.Timeout | undefined;
   private ringsAt = Infinity;
+  private ring: () => void = () => {};
 
-  /** `ring` is called when a deadline passes. */
-  constructor(private readonly ring: () => void) {}
-
-  /** Rings at `deadline` (`performance.now()`, ms) or earlier. */
-  ringAt(deadline: number): void {
+  /** Calls `ring` at `deadline` (`performance.now()`, ms) or earlier. */
+  ringAt(deadline: number, ring: () => void): void {
+    this.ring = ring;
     // A timer is not more precise than a millisecond anyway.
     if (this.timer !== undefined && this.ringsAt <= deadline + 1) {
       this.timer.ref();

@@ -12,8 +12,8 @@
 // clock an hour ahead, every deadline would pass at once; an hour back, none
 // would pass for an hour.
 
-import type { Flow } from './reactor/flow.js';
-import type { Connection, Inbox } from './reactor/sources.js';
+import type { Flow } from './flow.js';
+import type { RoomConnection } from './sources.js';
 
 export interface Limits {
   /** A connection that has not completed its handshake this long after the
@@ -49,7 +49,7 @@ interface Congestion {
   progressAt: number;
 }
 
-export class ServerPolicy<TClient extends Connection<Inbox>> {
+export class ServerPolicy<TClient extends RoomConnection> {
   /** Accepted connections still in the handshake, and when each was accepted. */
   private readonly handshakes = new Map<TClient, number>();
   /** Clients with more output waiting than the soft limit. */
@@ -59,7 +59,7 @@ export class ServerPolicy<TClient extends Connection<Inbox>> {
 
   constructor(
     readonly limits: Limits,
-    private readonly flow: Flow<Inbox>,
+    private readonly flow: Flow,
   ) {}
 
   /** While a client is congested, the loop reads from no one and accepts

@@ -11,17 +11,18 @@ import { createServer, type Server } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
 import { Admission, refusalReserve } from './admission.js';
 import { type LogTopic, RateLimitedLog } from './log.js';
-import { pickledSize } from './pickle.js';
+import { pickledSize } from '../wire/pickle.js';
 import { howMany } from './plural.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
-import { Reactor } from './reactor/select.js';
-import type { Connection, Console, Listener, Source } from './reactor/sources.js';
+import { SelectError, type Source } from '../recipe/select.js';
+import { RoomReactor } from './reactor.js';
+import type { RoomConnection, RoomConsole, RoomListener } from './sources.js';
 import { nameProblem, relayedLine } from './text.js';
-import type { LoopHold } from './hold.js';
-import { formatRound, type LoopState, type Round, RoundRecorder } from './trace.js';
-import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, type PickleForm, receive, send } from './wire.js';
+import type { LoopHold } from '../view/hold.js';
+import { formatRound, type LoopState, type Round, RoundRecorder } from '../view/trace.js';
+import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, type PickleForm, receive, send } from '../wire/wire.js';
 
-export type ChatConnection = Connection<FrameDecoder>;
+export type ChatConnection = RoomConnection;
 
 export interface ChatServerOptions extends Limits {
   port: number;
@@ -45,7 +46,7 @@ export interface ChatServerOptions extends Limits {
    * announced. 0 for no keepalive. */
   keepaliveMs: number;
   /** Connections in the room from one address, loopback included; 0 for no
-   * limit; null for the default (src/admission.ts), which spares loopback. */
+   * limit; null for the default (src/room/admission.ts), which spares loopback. */
   maxPerAddress: number | null;
   /** Where typed lines stop the server; null for none. */
   console: ReadlineInterface | null;
@@ -113,11 +114,11 @@ export class ChatServer {
   /** run()'s `inputs`, for the loop view's picture of the state. */
   private inputs: readonly Source[] = [];
   private readonly options: ChatServerOptions;
-  private readonly reactor: Reactor<FrameDecoder>;
+  private readonly reactor: RoomReactor;
   /** The limits: deadlines, the input budget, slow consumers. */
   private readonly policy: ServerPolicy<ChatConnection>;
-  private readonly listener: Listener<FrameDecoder>;
-  private readonly console: Console | null;
+  private readonly listener: RoomListener;
+  private readonly console: RoomConsole | null;
   /** The rounds, recorded for whoever shows them. */
   private readonly trace: RoundRecorder | null;
 
@@ -129,13 +130,18 @@ export class ChatServer {
     const limits = { maxFrameSize: options.maxFrameSize, maxFirstFrameSize: options.maxHandshakeSize };
     // The loop view's hold, if any, is the reactor's: select() waits on it
     // once the round's output has gone, and the loop knows nothing of it.
-    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(limits), inputBudget: options.inputBudget, hold: options.hold ?? undefined });
+    this.trace = this.recordRounds(options);
+    this.reactor = new RoomReactor({
+      makeInbox: () => new FrameDecoder(limits),
+      inputBudget: options.inputBudget,
+      hold: options.hold ?? undefined,
+      watcher: this.trace ?? undefined,
+    });
     this.policy = new ServerPolicy(options, this.reactor.flow);
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
     const { maxClients, maxPerAddress } = options;
     this.admission = new Admission({ maxClients, maxPerAddress });
     this.console = options.console && this.reactor.console(options.console);
-    this.trace = this.recordRounds(options);
     // After recordRounds: under --trace, its lines wait for their round's.
     this.connectionLog = new RateLimitedLog(options.log);
   }
@@ -176,7 +182,6 @@ export class ChatServer {
     this.connectionLog.flush();
     this.options.log('Shutting down server...');
     this.running = false;
-    this.options.hold?.release();
     this.reactor.interrupt();
   };
 
@@ -202,10 +207,14 @@ export class ChatServer {
         // The congested clients are the outputs: select() wakes the loop
         // when one of them has drained or broken, and the policy sees it.
         const outputs = this.policy.congestedClients;
-        this.trace?.selecting(watched, outputs);
-        // No try here: this select() never throws; sighandler's interrupt() ends it, in place of the recipe's `except select.error: break`.
-        const [readable, writable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.connectionLog.timeToSummary()));
-        this.trace?.selected(readable, writable, this.options.hold?.heldMs ?? 0);
+        let readable: Source[];
+        try {
+          [readable] = await this.reactor.select(watched, outputs, soonest(this.policy.timeToNextDeadline(), this.connectionLog.timeToSummary()));
+        } catch (error) {
+          // sighandler interrupted it.
+          if (error instanceof SelectError) break;
+          throw error;
+        }
         for (const sock of readable) {
           if (!this.mayProceed(sock)) continue; // a client became congested this round
           if (sock === this.listener) {
@@ -213,7 +222,7 @@ export class ChatServer {
             // The original accepts one connection per select(); the reactor
             // has gathered every connection that was waiting, and the whole
             // backlog is taken now.
-            while (this.listener.backlog.length > 0) this.accept(inputs);
+            while (this.listener.waiting.length > 0) this.accept(inputs);
           } else if (sock === this.console) {
             if (this.console.readLine() === null) {
               // End of input (started with </dev/null, say):
@@ -235,6 +244,8 @@ export class ChatServer {
         this.trace?.done();
       }
     } finally {
+      // The round select() was interrupted in, if it was.
+      this.trace?.done();
       for (const signal of STOP_SIGNALS) process.off(signal, this.sighandler);
       this.closeAll(inputs);
       // Anything counted since the stop, in the round it came in.
@@ -320,7 +331,7 @@ export class ChatServer {
       this.handshake(sock, data.text, data, inputs);
     } else if (data.text !== '') {
       // Control characters are relayed visibly, never as themselves: a
-      // client that trusted its server would obey them (see src/text.ts).
+      // client that trusted its server would obey them (see src/room/text.ts).
       const msg = relayedLine(this.getClientName(sock), data.text);
       const tooLarge = this.tooLargeToSend(msg);
       if (tooLarge !== undefined) {
@@ -508,7 +519,8 @@ export class ChatServer {
   private closeAll(inputs: Source[]): void {
     // Goodbyes get half a second to leave, so that the process exits promptly
     // even when clients were busy sending.
-    for (const source of inputs) source.close(500);
+    for (const source of inputs) if (source !== this.listener && source !== this.console) (source as ChatConnection).close(500);
+    this.console?.close();
     this.listener.close();
     this.outputs = [];
   }

@@ -3,7 +3,7 @@
 // someone wants it) the state the recipe keeps. One record per round, and
 // every way of showing the loop reads the same records: `--trace` prints
 // each as a line, `--record` writes each as a line of JSON, and the loop
-// view (src/view.ts) streams them to a browser.
+// view (src/view/view.ts) streams them to a browser.
 //
 // A `--trace` line reads:
 //

@@ -1,46 +1,32 @@
-// What select() watches: the listening socket, a connection, a console.
-// Read src/reactor/select.ts first; this file second.
+// The room's listener, connection and console: the core's (src/recipe/select.ts),
+// with what a server open to anyone needs of each.
 //
-// Each source turns Node's callbacks into events pushed into the reactor's
-// one queue, and holds what those events left for the loop: the listener
-// its backlog of connections, a connection the bytes in its inbox, a
-// console its lines. A source is readable when the loop has something to
-// take from it.
-//
-// The reactor knows nothing of what the bytes mean. What counts as
-// "something to read" on a socket is its inbox's business: a frame decoder
-// makes a socket holding half a frame not readable, just as a blocking
-// recv() of the whole frame would still be waiting.
+// The core's connection writes straight to its socket and closes by ending
+// it. Here the connection's reads start only when select() watches it
+// (flow.ts), a round's writes wait in an outbox and leave in one write
+// (outbox.ts), and a close sends what is pending, then reads and throws
+// away what the peer still sends, for a bounded time. The listener holds at
+// most so many sockets, and counts the newcomers Node closed at once. The
+// console stops reading when the loop falls behind, and a console that
+// cannot be read is no console.
 
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
-import { startReadingNow, stopReadingNow } from '../streams.js';
+import { Connection, Console, Listener, type Reactor } from '../recipe/select.js';
 import { joinSteps, type Outboxes, type OutboxStep } from './outbox.js';
-import type { Reactor } from './select.js';
+import { startReadingNow, stopReadingNow } from './streams.js';
 
-/** Where a connection's bytes go until the loop takes them. */
-export interface Inbox {
-  /** Takes bytes as they arrive; must not throw. */
-  push(chunk: Buffer): void;
-  /** Something whole (or an error) is there to take. */
-  readonly ready: boolean;
-  /** Bytes it keeps, for flow control. */
-  readonly bufferedBytes: number;
-  /** Part of something has arrived and the rest has not. */
-  readonly incomplete: boolean;
-  /** How many things (frames) have begun to arrive, the unfinished one included. */
-  readonly framesStarted: number;
-  /** How many Buffers the bytes kept are in (each costs memory beyond its bytes). */
-  readonly keptChunks: number;
+/** What the room's sources need of their reactor (./reactor.ts). */
+export interface RoomHost extends Reactor {
+  readonly outboxes: Outboxes;
+  connection(socket: Socket): RoomConnection;
+  forget(connection: RoomConnection): void;
 }
 
 /** How many connections a listener may hold (accepted or waiting to be). */
 export interface ListenerOptions {
   maxConnections?: number;
 }
-
-/** Anything select() can watch. */
-export type Source = Listener<Inbox> | Connection<Inbox> | Console;
 
 /** A console with this many lines waiting for the loop stops reading. */
 const CONSOLE_HIGH_WATER = 1024;
@@ -51,42 +37,45 @@ const DISCARDED_AFTER_CLOSE = 256 * 1024;
 
 /** The listening socket. Python's `server.accept()` becomes `accept()`:
  * Node has already accepted the connection, so this only hands it over. */
-export class Listener<TInbox extends Inbox> {
-  readonly backlog: Connection<TInbox>[] = [];
+export class RoomListener extends Listener {
+  declare readonly waiting: RoomConnection[];
   /** Every connection Node has handed over that the loop has not accepted,
-   * in the backlog or still in the reactor's queue. */
-  private readonly unaccepted = new Set<Connection<TInbox>>();
+   * waiting or still in the reactor's queue. */
+  private readonly unaccepted = new Set<RoomConnection>();
   /** Connections closed at once since the loop last looked, because the
    * listener had as many open as it may; and where the last one came from. */
-  refused = 0;
-  lastRefused = '';
+  private refused = 0;
+  private lastRefused = '';
 
-  constructor(
-    reactor: Reactor<TInbox>,
-    readonly server: Server,
-    options: ListenerOptions,
-  ) {
+  declare protected readonly reactor: RoomHost;
+
+  constructor(reactor: RoomHost, server: Server, options: ListenerOptions) {
+    super(reactor, server);
     // Node counts every socket it has handed over until that socket closes,
     // and closes a newcomer at once when there are as many as this.
     if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
-    server.on('drop', (data) => reactor.push({ kind: 'refused', listener: this, remoteAddress: cleanAddress(data?.remoteAddress) }));
-    // The connection is wrapped (every listener attached, reading stopped)
-    // in the very callback that hands it over: a reset that comes a moment
-    // later must already find someone listening.
-    server.on('connection', (socket) => {
-      const connection = reactor.connection(socket);
-      this.unaccepted.add(connection);
-      reactor.push({ kind: 'connection', listener: this, connection });
+    server.on('drop', (data) => {
+      const from = cleanAddress(data?.remoteAddress);
+      reactor.push({ kind: 'refused', source: this, bytes: 0, apply: () => this.noteRefused(from) });
     });
   }
 
-  get readable(): boolean {
-    return this.backlog.length > 0 || this.refused > 0;
+  /** The connection is wrapped (every listener attached, reading stopped)
+   * in the very callback that hands it over: a reset that comes a moment
+   * later must already find someone listening. */
+  protected override wrap(socket: Socket): RoomConnection {
+    const connection = this.reactor.connection(socket);
+    this.unaccepted.add(connection);
+    return connection;
   }
 
-  accept(): Connection<TInbox> | undefined {
-    const connection = this.backlog.shift();
-    if (connection !== undefined) this.unaccepted.delete(connection);
+  override get readable(): boolean {
+    return this.waiting.length > 0 || this.refused > 0;
+  }
+
+  override accept(): RoomConnection {
+    const connection = this.waiting.shift()!;
+    this.unaccepted.delete(connection);
     return connection;
   }
 
@@ -97,32 +86,30 @@ export class Listener<TInbox extends Inbox> {
     return refused;
   }
 
-  close(): void {
+  override close(): void {
     this.server.close();
     for (const connection of this.unaccepted) connection.destroy();
     this.unaccepted.clear();
-    this.backlog.length = 0;
+    this.waiting.length = 0;
+  }
+
+  private noteRefused(from: string): void {
+    this.refused += 1;
+    this.lastRefused = from;
   }
 }
 
-/** One TCP connection. Python would hand the loop a socket and let it call
- * recv(); Node reads by itself, so the bytes wait in `inbox` instead. */
-export class Connection<TInbox extends Inbox> {
-  readonly inbox: TInbox;
-  /** The peer closed its side. */
-  ended = false;
-  /** The connection failed. */
-  error: Error | undefined;
-  /** Node had to keep output back, and has now written all of it. */
-  drained = false;
+/** One TCP connection, read only while select() watches it, written a
+ * round at a time. */
+export class RoomConnection extends Connection {
   closed = false;
   /** When the first byte of the unfinished frame in the inbox came (`performance.now()`, ms). */
   unfinishedSince: number | undefined;
   /** Node is reading from the socket, and since when (`performance.now()`, ms). */
   reading = false;
   readingSince = 0;
-  /** For flow.ts: its inbox's cost as last counted, the cost of its events
-   * not yet applied, and the last time select() watched it. */
+  /** Kept by flow.ts: the inbox's cost as last counted, the cost of its
+   * chunks still queued, and the last select() that watched it. */
   countedBytes = 0;
   queuedBytes = 0;
   watchedInRound = 0;
@@ -137,22 +124,13 @@ export class Connection<TInbox extends Inbox> {
   private leftInNode = 0;
 
   constructor(
-    private readonly reactor: Reactor<TInbox>,
-    readonly socket: Socket,
-    /** Numbers connections in the order they came, where Python would
-     * print the socket's file descriptor: Node does not expose one. */
-    readonly id: number,
+    private readonly reactor: RoomHost,
+    socket: Socket,
   ) {
-    this.inbox = reactor.makeInbox();
+    super(reactor, socket);
     this.outboxes = reactor.outboxes;
     this.remoteAddress = cleanAddress(socket.remoteAddress);
     this.remotePort = socket.remotePort ?? 0;
-    // Every event the socket can emit is listened to from here on: an
-    // 'error' with no listener would end the process.
-    socket.on('data', (chunk: Buffer) => reactor.pushData(this, chunk));
-    socket.on('end', () => reactor.push({ kind: 'end', connection: this }));
-    socket.on('error', (error) => reactor.push({ kind: 'error', connection: this, error }));
-    socket.on('drain', () => reactor.push({ kind: 'drain', connection: this }));
     // Not read until select() watches it, as the kernel does not hand a
     // program bytes it has not asked for.
     stopReadingNow(socket);
@@ -162,26 +140,20 @@ export class Connection<TInbox extends Inbox> {
     if (!socket.destroyed) socket.setNoDelay(true);
   }
 
-  get readable(): boolean {
-    return this.inbox.ready || this.ended || this.error !== undefined;
-  }
-
   /** Input the reactor keeps for this connection, as charged against the
    * budget: in its inbox (as last counted) and arrived but not yet applied. */
   get inputBytes(): number {
     return this.countedBytes + this.queuedBytes;
   }
 
-  /** A chunk Node read reaches the inbox (called by select()). */
-  receive(chunk: Buffer): void {
+  protected override toInbox(chunk: Buffer): void {
     // A closed connection was forgotten, its bytes with it.
     if (this.closed) return;
     const { inbox } = this;
     const startedBefore = inbox.framesStarted;
-    inbox.push(chunk);
+    super.toInbox(chunk);
     if (!inbox.incomplete) this.unfinishedSince = undefined;
     else if (inbox.framesStarted !== startedBefore) this.unfinishedSince = performance.now();
-    this.reactor.flow.received(this, chunk);
   }
 
   /** Bytes written but not yet taken by the kernel: this round's outbox and
@@ -206,7 +178,7 @@ export class Connection<TInbox extends Inbox> {
 
   /** Python's `sock.send(data)`, except that it never blocks: the data
    * waits in the outbox until the end of the loop round. */
-  write(data: Buffer): void {
+  override write(data: Buffer): void {
     if (this.closed) return;
     this.outbox = this.outboxes.append(this, this.outbox, data);
   }
@@ -233,7 +205,7 @@ export class Connection<TInbox extends Inbox> {
 
   /** Python's `sock.close()`: sends what is pending, then closes. Output
    * the peer has not taken after `lingerMs` is dropped with the socket. */
-  close(lingerMs = 2000): void {
+  override close(lingerMs = 2000): void {
     if (this.closed) return;
     this.flush();
     this.closed = true;
@@ -245,7 +217,7 @@ export class Connection<TInbox extends Inbox> {
     // Whatever the peer still sends is read and thrown away, so that its end
     // of the stream is seen and the socket freed as soon as the peer closes.
     // Reading must start at the handle: forget() stopped it there, and the
-    // stream's resume() alone would not start it again (src/streams.ts).
+    // stream's resume() alone would not start it again (src/room/streams.ts).
     // A peer that goes on sending past a limit is not worth the time.
     let discarded = 0;
     this.socket.removeAllListeners('data').on('data', (chunk: Buffer) => {
@@ -267,34 +239,29 @@ export class Connection<TInbox extends Inbox> {
   }
 }
 
-/** Lines typed on a console. Python puts `sys.stdin` in the select() set and
- * calls readline() when it is readable; Node's readline gives whole lines
- * as events, which wait here. */
-export class Console {
-  readonly lines: string[] = [];
-  ended = false;
+/** Lines typed on a console, read only while select() watches it and the
+ * loop keeps up. */
+export class RoomConsole extends Console {
   /** Lines readline has given and the loop has not taken yet. */
-  private waiting = 0;
+  private waitingLines = 0;
   /** Node reads the console: it is watched, and not too many lines wait. */
   private reading = true;
   /** readline has closed, which select() may not have seen yet: it can no
    * longer be stopped or started (Node 22 and later throw if it is). */
   private inputClosed = false;
+  /** Why the console could not be read, if it failed rather than ended. */
+  failure: Error | undefined;
   watchedInRound = 0;
 
-  constructor(
-    reactor: Reactor<Inbox>,
-    readonly input: ReadlineInterface,
-  ) {
-    input.on('line', (line) => {
-      reactor.push({ kind: 'line', console: this, line });
-      // Input from a fast pipe would otherwise pile up here, line after
-      // line, however slowly the loop takes them.
-      if (++this.waiting >= CONSOLE_HIGH_WATER) this.stopReading();
+  constructor(reactor: RoomHost, input: ReadlineInterface) {
+    super(reactor, input);
+    // Input from a fast pipe would otherwise pile up here, line after
+    // line, however slowly the loop takes them.
+    input.on('line', () => {
+      if (++this.waitingLines >= CONSOLE_HIGH_WATER) this.stopReading();
     });
     input.on('close', () => {
       this.inputClosed = true;
-      if (this.failure === undefined) reactor.push({ kind: 'console-end', console: this });
     });
     // A console that cannot be read is no console: a server started as
     // `nohup ... &` has a write-only /dev/null for stdin, and its first read
@@ -303,36 +270,23 @@ export class Console {
     input.on('error', (error) => {
       if (this.failure !== undefined) return;
       this.failure = error;
-      reactor.push({ kind: 'console-end', console: this });
+      reactor.push({ kind: 'console-end', source: this, bytes: 0, apply: () => (this.ended = true) });
     });
   }
 
-  /** Why the console could not be read, if it failed rather than ended. */
-  failure: Error | undefined;
-
-  get readable(): boolean {
-    return this.lines.length > 0 || this.ended;
-  }
-
-  /** The next line, or null at end of input. */
-  readLine(): string | null {
-    const line = this.lines.shift();
-    if (line === undefined) return null;
-    this.waiting -= 1;
+  override readLine(): string | null {
+    const line = super.readLine();
+    if (line !== null) this.waitingLines -= 1;
     return line;
   }
 
   /** Called by select(): read while watched and not too far ahead. */
   watched(watched: boolean): void {
     if (!watched) this.stopReading();
-    else if (!this.reading && !this.inputClosed && this.waiting < CONSOLE_HIGH_WATER / 2) {
+    else if (!this.reading && !this.inputClosed && this.waitingLines < CONSOLE_HIGH_WATER / 2) {
       this.reading = true;
       this.input.resume();
     }
-  }
-
-  close(): void {
-    this.input.close();
   }
 
   private stopReading(): void {

@@ -4,15 +4,16 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { createInterface, type Interface as ReadlineInterface } from 'node:readline';
-import { pickledSize } from './pickle.js';
+import { pickledSize } from '../wire/pickle.js';
 import { howMany } from './plural.js';
-import { Reactor } from './reactor/select.js';
-import type { Connection, Console } from './reactor/sources.js';
+import { SelectError, type Source } from '../recipe/select.js';
+import { RoomReactor } from './reactor.js';
+import type { RoomConnection, RoomConsole } from './sources.js';
 import { DEFAULT_SERVER_OPTIONS } from './server.js';
 import { PlainScreen, TerminalScreen, type Screen } from './terminal.js';
 import { relayedLine, showControls, showMessage } from './text.js';
-import { formatRound, RoundRecorder } from './trace.js';
-import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE, ProtocolError, receive, send, type PickleShape } from './wire.js';
+import { formatRound, RoundRecorder } from '../view/trace.js';
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE, ProtocolError, receive, send, type PickleShape } from '../wire/wire.js';
 
 /** The largest frame the client takes from a server, by default. A server of
  * this project sends at most its own frame limit (1 MiB unless raised); the
@@ -82,7 +83,7 @@ export class ChatClient {
   readonly host: string;
   readonly port: number;
   prompt: string;
-  sock: Connection<FrameDecoder> | undefined;
+  sock: RoomConnection | undefined;
   /** Ctrl-C was pressed. */
   interrupted = false;
   /** The address the server saw, from its `CLIENT: <ip>` reply. */
@@ -100,14 +101,14 @@ export class ChatClient {
   private early: Received | undefined;
   private readonly sent = new SentLines();
   private readonly shape: PickleShape;
-  private readonly reactor: Reactor<FrameDecoder>;
+  private readonly reactor: RoomReactor;
   private readonly errors: NodeJS.WritableStream | undefined;
   private readonly waitMs: number;
   private readonly handshakeTimeoutMs: number;
   private readonly serverMaxFrameSize: number;
   private readonly terminal: boolean;
   private readonly readline: ReadlineInterface;
-  private readonly stdin: Console;
+  private readonly stdin: RoomConsole;
   private readonly screen: Screen;
   private readonly trace: RoundRecorder | null;
 
@@ -121,7 +122,9 @@ export class ChatClient {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.serverMaxFrameSize = options.serverMaxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     const maxFrameSize = options.maxFrameSize ?? CLIENT_MAX_FRAME_SIZE;
-    this.reactor = new Reactor({ makeInbox: () => new FrameDecoder(maxFrameSize) });
+    const { trace } = options;
+    this.trace = trace ? new RoundRecorder((source) => (source === this.stdin ? 'stdin' : 'server')) : null;
+    this.reactor = new RoomReactor({ makeInbox: () => new FrameDecoder(maxFrameSize), watcher: this.trace ?? undefined });
     this.prompt = `[${this.name}@${this.host}]> `;
     this.terminal = Boolean(options.input.isTTY && options.output.isTTY);
     const { terminal } = this;
@@ -131,10 +134,7 @@ export class ChatClient {
       ? new TerminalScreen(this.readline, options.input, options.output, options.errors)
       : new PlainScreen(options.output, options.errors);
     this.screen = screen;
-    this.trace = null;
-    const { trace } = options;
-    if (trace) {
-      this.trace = new RoundRecorder((source) => (source === this.stdin ? 'stdin' : 'server'));
+    if (trace && this.trace) {
       this.trace.onRound((round) => trace(formatRound(round)));
       // What a round prints waits for that round's trace line, so that the
       // two read in the order things happened.
@@ -182,7 +182,7 @@ export class ChatClient {
   }
 
   /** The server's answer to the name, once it has come (or not). */
-  private readReply(sock: Connection<FrameDecoder>): boolean {
+  private readReply(sock: RoomConnection): boolean {
     if (this.outputError !== undefined) return false;
     if (this.interrupted) {
       this.screen.printLine(' Client interrupted. ');
@@ -274,9 +274,14 @@ export class ChatClient {
       const reading = !this.outputClosed && !backlogged;
       const inputs = reading ? [this.stdin, this.sock!] : [this.sock!];
       const outputs = !this.outputClosed && backlogged ? [this.sock!] : [];
-      this.trace?.selecting(inputs, outputs);
-      const [readable, writable] = await this.reactor.select(inputs, outputs);
-      this.trace?.selected(readable, writable);
+      let readable: Source[];
+      try {
+        [readable] = await this.reactor.select(inputs, outputs);
+      } catch (error) {
+        // interrupt() ended it: Ctrl-C, or an output that failed.
+        if (error instanceof SelectError) break;
+        throw error;
+      }
       // What Node still holds, as it was when the socket failed if it has.
       this.sent.left(this.sock!.pendingOutputBytes);
       for (const sock of readable) {
@@ -286,6 +291,7 @@ export class ChatClient {
       }
       this.trace?.done();
     }
+    this.trace?.done();
     if (this.outputError !== undefined) {
       this.close();
       return this.outputGone();
@@ -486,9 +492,13 @@ export class ChatClient {
   /** One round of the handshake's wait, of at most `timeoutMs`: select()
    * on the server alone, traced like every round. */
   private async awaitReply(timeoutMs: number): Promise<void> {
-    this.trace?.selecting([this.sock], []);
-    const [readable] = await this.reactor.select([this.sock!], [], timeoutMs);
-    this.trace?.selected(readable, []);
+    let readable: Source[];
+    try {
+      [readable] = await this.reactor.select([this.sock!], [], timeoutMs);
+    } catch (error) {
+      if (!(error instanceof SelectError)) throw error;
+      readable = [];
+    }
     // A round that brought the reply is done once connect() has read it.
     if (readable.length > 0) this.trace?.did('server: the reply to the handshake');
     else this.trace?.done();

@@ -23,28 +23,32 @@
 // gets its handshake reply first) goes on along steps of its own.
 //
 // A connection keeps only the last step of its outbox (see Connection.write
-// in src/reactor/sources.ts); the list is let go once the outboxes leave.
+// in src/room/sources.ts); the list is let go once the outboxes leave.
 
 import { Buffer } from 'node:buffer';
-import type { Connection, Inbox } from './sources.js';
 
 /** Busy rounds' outboxes leave once one of them holds this many bytes... */
 const GATHER_BYTES = 8 * 1024;
 /** ...or this many milliseconds after the first write. */
 const GATHER_MS = 2;
 
+/** What an outbox belongs to: a connection, which writes it out (./sources.ts). */
+export interface Flushable {
+  flush(): void;
+}
+
 /** The outboxes: where they start, and who was written. */
 export class Outboxes {
   /** Where every outbox starts, until they next leave. */
   private start = emptyOutbox();
-  private readonly written = new Set<Connection<Inbox>>();
+  private readonly written = new Set<Flushable>();
   /** Bytes in the largest outbox, and when the first was written (`performance.now()`, ms). */
   private largest = 0;
   private since = 0;
 
   /** The outbox `last` (undefined for an empty one) of `connection`, with
    * `data` written after it. */
-  append(connection: Connection<Inbox>, last: OutboxStep | undefined, data: Buffer): OutboxStep {
+  append(connection: Flushable, last: OutboxStep | undefined, data: Buffer): OutboxStep {
     if (last === undefined) {
       if (this.written.size === 0) this.since = performance.now();
       this.written.add(connection);
@@ -72,7 +76,7 @@ export class Outboxes {
     this.largest = 0;
   }
 
-  forget(connection: Connection<Inbox>): void {
+  forget(connection: Flushable): void {
     this.written.delete(connection);
   }
 }
