@@ -137,10 +137,10 @@ test('a pointer whose line no longer holds its code fails, and says where the co
   assert.match(
     problemWith(moved)!,
     new RegExp(
-      `^docs/X\\.md:3: src/server\\.ts#L1 should hold \`async run\\(\\): Promise<void> \\{\`, but line 1 reads: .*; it is on line ${runLine} now \\(#L${runLine}\\)$`,
+      `^docs/X\\.md:3: src/room/server\\.ts#L1 should hold \`async run\\(\\): Promise<void> \\{\`, but line 1 reads: .*; it is on line ${runLine} now \\(#L${runLine}\\)$`,
     ),
   );
-  assert.match(problemWith({ ...moved, code: 'no such code' })!, /it is nowhere in src\/server\.ts now$/);
+  assert.match(problemWith({ ...moved, code: 'no such code' })!, /it is nowhere in src\/room\/server\.ts now$/);
   assert.match(problemWith({ ...moved, code: null })!, /does not say what it points at/);
   assert.equal(problemWith({ ...moved, targetLine: runLine }), null);
   assert.ok(quotedIn("socket.on('data', ...)", "      socket.on('data', (chunk) => {"));

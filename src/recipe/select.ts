@@ -17,8 +17,7 @@ import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
 import { type Channel, FrameDecoder } from '../wire/wire.js';
 
-/** What one of Node's callbacks queued: its kind ('data', 'end'...), its
- * source, the bytes it carries, and what it does to the source. */
+/** What one of Node's callbacks queued: its kind ('data', 'end'...), source, bytes, and what it does. */
 export interface QueuedEvent {
   readonly kind: string;
   readonly source: Source;
@@ -123,9 +122,7 @@ export class Reactor {
   }
 
   /** Numbers connections as they come, where Python shows the socket's file descriptor. */
-  numberConnection(): number {
-    return ++this.connections;
-  }
+  numberConnection = (): number => ++this.connections;
 
   private sleep(deadline: number): Promise<void> {
     const { alarm } = this.layers;
