@@ -138,14 +138,14 @@ for (const [kindName, makeKind] of KINDS) {
 
     test('a console is readable when a line waits, and for good at end of input', async () => {
       const input = new PassThrough();
-      const console = kind.console(input);
+      const stdin = kind.console(input);
       input.write('quit\n');
-      assert.deepEqual((await reactor.select([console], []))[0], [console]);
-      assert.equal(console.readLine(), 'quit');
+      assert.deepEqual((await reactor.select([stdin], []))[0], [stdin]);
+      assert.equal(stdin.readLine(), 'quit');
       input.end();
-      assert.deepEqual((await reactor.select([console], []))[0], [console]);
-      assert.equal(console.readLine(), null);
-      assert.deepEqual((await reactor.select([console], [], 10))[0], [console]);
+      assert.deepEqual((await reactor.select([stdin], []))[0], [stdin]);
+      assert.equal(stdin.readLine(), null);
+      assert.deepEqual((await reactor.select([stdin], [], 10))[0], [stdin]);
     });
 
     test('a connection is writable only after output it could not send has drained', async () => {

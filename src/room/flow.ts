@@ -1,6 +1,7 @@
 // Flow control: what a kernel does by itself and Node does not. A first
-// read may skip this file: without it, select() would work the same, with
-// Node reading every socket as fast as bytes come.
+// read may skip this file: the core (src/recipe/select.ts) works without
+// it, with Node reading every socket as fast as bytes come, however slowly
+// the loop takes them, until memory runs out.
 //
 // A kernel reads into a socket's buffer only so far, and then TCP makes the
 // sender wait; a listening socket's backlog holds connections nobody has
@@ -65,8 +66,8 @@ export class Flow {
     return this.bytes;
   }
 
-  addConsole(console: RoomConsole): void {
-    this.consoles.push(console);
+  addConsole(stdin: RoomConsole): void {
+    this.consoles.push(stdin);
   }
 
   /** Called by select() as it starts. Node reads from exactly the watched
@@ -91,7 +92,7 @@ export class Flow {
     for (const connection of this.reading) {
       if (connection.watchedInRound !== watchCount) this.stopReading(connection);
     }
-    for (const console of this.consoles) console.watched(console.watchedInRound === watchCount);
+    for (const stdin of this.consoles) stdin.watched(stdin.watchedInRound === watchCount);
   }
 
   /** select() reports these readable: the loop will take from their inboxes. */

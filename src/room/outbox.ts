@@ -1,7 +1,8 @@
 // What the loop writes to a connection in a round, kept until the round
 // ends and handed to Node then as one buffer. A first read may skip this
-// file: think of an outbox as an array of buffers, joined at the end of
-// the round.
+// file: the core writes each message on its own (a write and a system
+// call per message per client); think of an outbox as an array of
+// buffers, joined at the end of the round.
 //
 // While the loop is busy (the next round has work waiting already: a
 // client sent several messages, and the loop takes one a round, as the

@@ -129,9 +129,9 @@ export class RoomReactor extends Reactor {
 
   /** Watches a console: readable when a line waits, and for good at its end. */
   console(lines: ReadlineInterface): RoomConsole {
-    const console = new RoomConsole(this, lines);
-    this.flow.addConsole(console);
-    return console;
+    const stdin = new RoomConsole(this, lines);
+    this.flow.addConsole(stdin);
+    return stdin;
   }
 
   /** A connection closed: nothing more is written to it or read from it. */
