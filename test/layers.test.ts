@@ -57,7 +57,9 @@ describe('the layers, in the import graph of src/', () => {
 
   test('the core and the first step import nothing but Node and the wire format', () => {
     for (const file of ['src/recipe/select.ts', 'src/recipe/server.ts', 'src/recipe/client.ts']) {
-      const outside = [...reachable(file)].filter((target) => !target.startsWith('node:') && !target.startsWith('src/recipe/') && !target.startsWith('src/wire/'));
+      const outside = [...reachable(file)].filter(
+        (target) => !target.startsWith('node:') && !target.startsWith('src/recipe/') && !target.startsWith('src/wire/'),
+      );
       assert.deepEqual(outside, [], file);
     }
   });
