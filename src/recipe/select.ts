@@ -84,7 +84,7 @@ export class Reactor {
       }
       const readable = inputs.filter((source) => source.readable);
       // Unlike the kernel, this select() calls a socket writable only once output Node held back has
-      // gone: an idle socket is not, or a loop watching idle clients would never sleep.
+      // gone: an idle socket is not, or a loop watching idle sockets would never sleep.
       const writable = outputs.filter((connection) => connection.drained || connection.error !== undefined);
       const done = readable.length > 0 || writable.length > 0 || layers.mustAnswer?.() || performance.now() >= deadline;
       if (done && nodeHadATurn) {
