@@ -9,7 +9,9 @@
 //   obeyed by your terminal: src/room/text.ts shows them instead;
 // - a server that never answers the name keeps it waiting for ever, and
 //   one that breaks the connection or sends a bad frame ends it with an
-//   error: src/room/client.ts gives up after --handshake-timeout, and says why in one line;
+//   error (and one that closes before its answer leaves it prompting as
+//   `[alice@undefined]>`): src/room/client.ts gives up after
+//   --handshake-timeout, and says why in one line;
 // - at the end of input it leaves at once, whether or not the server has
 //   relayed its lines: src/room/client.ts waits until the server has taken them.
 

@@ -128,7 +128,7 @@ export class Reactor {
     const { alarm } = this.layers;
     return new Promise((resolve) => {
       const ring = () => this.wakeUp?.();
-      const timer = deadline === Infinity || alarm ? undefined : setTimeout(ring, deadline - performance.now());
+      const timer = deadline === Infinity || alarm !== undefined ? undefined : setTimeout(ring, deadline - performance.now());
       // The loop goes on after the rest of this turn of Node's loop: events that came together share a round.
       this.wakeUp = () => {
         this.wakeUp = undefined;

@@ -4,8 +4,8 @@
 //
 // Run it with `npm run recipe` (`-- --port N`), and in other terminals
 // `npm run recipe:client -- --name alice`. It speaks the recipe's wire format
-// (src/wire/wire.ts), so the Python original, ./client.ts and the full client
-// (scripts/client.ts) all talk to it. Node's shape fixes three of the recipe's
+// (src/wire/wire.ts), so the Python original (test/interop/chat_server_with_select.py),
+// ./client.ts and the full client (src/room/client.ts, `npm run client`) all talk to it. Node's shape fixes three of the recipe's
 // defects for free: a frame that comes in pieces waits in its inbox until it
 // is whole, a client that says nothing blocks no one (its first message,
 // whenever it comes, is its name), and an idle client does not make the loop
@@ -26,7 +26,9 @@
 //   answered in the recipe's shape, which it cannot read: src/room/server.ts
 //   answers each client in the shape it speaks;
 // - shutting down waits for every client to close its end: src/room/sources.ts
-//   closes with a deadline.
+//   closes with a deadline;
+// - an empty message is taken for a hang-up, as the recipe takes it:
+//   src/room/server.ts reads it as nothing to say.
 
 import { once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
@@ -69,7 +71,7 @@ export class ChatServer {
     // Close existing client sockets
     for (const output of this.outputs) output.close();
     this.server.close();
-    // Python's select() then fails on the closed sockets; here it is told to.
+    // Python 2's select() is interrupted by the signal (EINTR) and raises select.error; here it is told to.
     this.reactor.interrupt();
   };
 
