@@ -208,6 +208,20 @@ describe('scripts/server.ts as a background job', () => {
     assert.equal(program.output.filter((line) => line.includes('console cannot be read')).length, 1);
   });
 
+  test('a console that fails while the host name is still being looked up is heard all the same', { skip: NO_SIGNALS }, async () => {
+    // The console exists from the start; the listening socket, only once the name is found.
+    const writeOnly = openSync(devNull, 'w');
+    const args = ['--import', 'tsx', '--import', './test/helpers/slow-name-lookup.ts', 'scripts/server.ts', '--port', '0', '--host', 'localhost'];
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: [writeOnly, 'pipe', 'pipe'] });
+    closeSync(writeOnly);
+    const program = new ChildProgram(child as unknown as ChildProcessWithoutNullStreams);
+    await program.line(/^Server listening to port: \d+ \.\.\.$/);
+    await program.line(/^Chat server: the console cannot be read \(EBADF: bad file descriptor, read\); serving on without it$/);
+    program.child.kill('SIGINT');
+    assert.deepEqual(await program.exited, { code: 0, signal: null });
+    assert.equal(program.stderr, '');
+  });
+
   test('SIGUSR1 opens no debugger: it is logged and ignored, and the room goes on', { skip: NO_SIGNALS }, async () => {
     const { program, port } = await startServerProgram();
     const { alice, bob } = await chatPair(port);

@@ -155,6 +155,10 @@ export class ChatServer {
     // keepalive, a quiet room would keep it for ever. Node turns it on for
     // each connection it accepts.
     const server = createServer({ keepAlive: options.keepaliveMs > 0, keepAliveInitialDelay: options.keepaliveMs });
+    // Made before the socket listens, its console with it: a console that
+    // fails while a host name is looked up (nohup's write-only stdin) must
+    // find someone listening for its error.
+    const chat = new ChatServer(server, options);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: options.port, host: options.host, backlog: options.backlog }, () => {
@@ -162,7 +166,6 @@ export class ChatServer {
         resolve();
       });
     });
-    const chat = new ChatServer(server, options);
     options.log(`Server listening to port: ${chat.port} ...`);
     return chat;
   }
