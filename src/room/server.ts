@@ -15,10 +15,9 @@ import { pickledSize } from '../wire/pickle.js';
 import { howMany } from './plural.js';
 import { ServerPolicy, type Limits, type Verdict } from './policy.js';
 import { SelectError, type Source } from '../recipe/select.js';
-import { RoomReactor } from './reactor.js';
+import { type Hold, RoomReactor } from './reactor.js';
 import type { RoomConnection, RoomConsole, RoomListener } from './sources.js';
 import { nameProblem, relayedLine } from './text.js';
-import type { LoopHold } from '../view/hold.js';
 import { formatRound, type LoopState, type Round, RoundRecorder } from '../view/trace.js';
 import { DEFAULT_MAX_FRAME_SIZE, type DecodedPickle, FrameDecoder, frame, ProtocolError, type PickleForm, receive, send } from '../wire/wire.js';
 
@@ -57,8 +56,9 @@ export interface ChatServerOptions extends Limits {
   /** Called with every round of the loop, state included (`--record`,
    * the loop view); null for none. */
   onRound: ((round: Round) => void) | null;
-  /** What holds the loop before each round (the loop view); null for nothing. */
-  hold: LoopHold | null;
+  /** What holds the loop before each round (the loop view's LoopHold,
+   * src/view/hold.ts); null for nothing. */
+  hold: Hold | null;
 }
 
 export const DEFAULT_SERVER_OPTIONS: ChatServerOptions = {
