@@ -2,8 +2,9 @@
 // Python original, driven by the same load from a separate process, in
 // turn, and compared.
 //
-//   npm run bench                      every scenario
+//   npm run bench                      every scenario, on warm servers
 //   npm run bench -- --reps 5 --only burst-100,latency-50
+//   npm run bench -- --cold            as a user meets it: no warm-up
 //   npm run bench -- --help
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -25,10 +26,17 @@ runs do not tell the two apart. The bursts and the latency run measure a
 server already warm: three passes of the same load go first, unmeasured,
 and the first one's CPU per message is shown apart ("cold").
 
+With --cold, the servers are measured as a user meets them: each run
+measures a fresh server's first pass of the load, with no warm-up, the
+project's server and the plain one only, five runs each; the scenarios are
+the targets' (burst-100x1000, burst-100, latency-50, idle-100 and the
+join storm).
+
 Options:
-  --reps N           repetitions of each scenario (default 3)
+  --cold             no warm-up passes, 5 repetitions of every scenario
+  --reps N           repetitions of each scenario (default 3; --cold: 5)
   --latency-reps N   repetitions of the latency scenario (default 5)
-  --storm-reps N     repetitions of the join storm (default 1)
+  --storm-reps N     repetitions of the join storm (default 1; --cold: 5)
   --storm-clients N  clients in the join storm (default 10000)
   --only A,B         run only these scenarios: {names}
   --pin              run each server on CPU 1 and the load generator on CPU 0
@@ -43,6 +51,8 @@ interface Scenario {
   args: string[];
   reps: 'reps' | 'latency-reps' | 'storm-reps';
   timeoutMs: number;
+  /** Which method runs it by default: both, or only the warm one or --cold. */
+  method: 'both' | 'warm' | 'cold';
   /** The Python original can take it: a few hundred clients at most (its
    * select() cannot watch descriptor 1024), and some load to measure. */
   python?: boolean;
@@ -84,17 +94,20 @@ const pinned: Pin = (cpu, command, args) => ['taskset', ['--cpu-list', String(cp
 let pin = unpinned;
 
 function scenarios(stormClients: number): Scenario[] {
-  const burst = (name: string, clients: number, senders: number, messages: number): Scenario => ({
+  const burst = (name: string, clients: number, senders: number, messages: number, method: Scenario['method'] = 'warm'): Scenario => ({
     name,
     args: ['--scenario', 'burst', '--clients', String(clients), '--senders', String(senders), '--messages', String(messages), '--size', '64'],
     reps: 'reps',
     timeoutMs: 60_000,
+    method,
     python: clients <= 100,
   });
   // The scale runs deliver about 100,000 messages each, whatever the room's size.
   const scale = (clients: number) => burst(`scale-${clients}`, clients, 10, Math.ceil(100_000 / (10 * (clients - 1))));
   return [
-    burst('burst-100', 100, 10, 100),
+    // A million deliveries: warm, its three unmeasured passes would take long.
+    burst('burst-100x1000', 100, 10, 1000, 'cold'),
+    burst('burst-100', 100, 10, 100, 'both'),
     burst('burst-20', 20, 5, 1000),
     // Long and often enough to tell a 20 % difference from the noise.
     {
@@ -102,13 +115,20 @@ function scenarios(stormClients: number): Scenario[] {
       args: ['--scenario', 'latency', '--clients', '50', '--rate', '100', '--duration-ms', '10000', '--size', '64'],
       reps: 'latency-reps',
       timeoutMs: 40_000,
+      method: 'both',
       python: true,
     },
     scale(10),
     scale(100),
     scale(1000),
-    { name: 'idle-100', args: ['--scenario', 'idle', '--clients', '100', '--duration-ms', '2000'], reps: 'reps', timeoutMs: 30_000 },
-    { name: `storm-${stormClients}`, args: ['--scenario', 'storm', '--clients', String(stormClients)], reps: 'storm-reps', timeoutMs: 60_000 },
+    { name: 'idle-100', args: ['--scenario', 'idle', '--clients', '100', '--duration-ms', '2000'], reps: 'reps', timeoutMs: 30_000, method: 'both' },
+    {
+      name: `storm-${stormClients}`,
+      args: ['--scenario', 'storm', '--clients', String(stormClients)],
+      reps: 'storm-reps',
+      timeoutMs: 60_000,
+      method: 'both',
+    },
   ];
 }
 
@@ -129,6 +149,9 @@ async function startServer(name: ServerName): Promise<{ child: ChildProcess; por
   throw new Error(`${name} server exited before listening`);
 }
 
+/** Unmeasured passes of the load before the measured one: 0 with --cold. */
+let warmUpPasses = 3;
+
 async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> {
   const { child, port } = await startServer(server);
   const load = spawn(
@@ -142,6 +165,8 @@ async function runOnce(server: ServerName, scenario: Scenario): Promise<Result> 
       String(child.pid),
       '--timeout-ms',
       String(scenario.timeoutMs),
+      '--warm-up-passes',
+      String(warmUpPasses),
       ...scenario.args,
     ]),
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -228,9 +253,10 @@ function summarize(results: Result[]): Summary {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      reps: { type: 'string', default: '3' },
+      cold: { type: 'boolean' },
+      reps: { type: 'string' },
       'latency-reps': { type: 'string', default: '5' },
-      'storm-reps': { type: 'string', default: '1' },
+      'storm-reps': { type: 'string' },
       'storm-clients': { type: 'string', default: '10000' },
       only: { type: 'string' },
       pin: { type: 'boolean' },
@@ -246,15 +272,22 @@ async function main(): Promise<void> {
     if (cpus().length < 2 || spawnSync('taskset', ['--version']).error !== undefined) throw new Error('--pin needs two CPUs and taskset (util-linux)');
     pin = pinned;
   }
+  const cold = values.cold === true;
+  if (cold) warmUpPasses = 0;
   const only = values.only?.split(',');
-  const chosen = only ? all.filter((s) => only.includes(s.name)) : all;
-  const reps = { reps: Number(values.reps), 'latency-reps': Number(values['latency-reps']), 'storm-reps': Number(values['storm-reps']) };
+  const chosen = only ? all.filter((s) => only.includes(s.name)) : all.filter((s) => s.method === 'both' || s.method === (cold ? 'cold' : 'warm'));
+  const reps = {
+    reps: Number(values.reps ?? (cold ? 5 : 3)),
+    'latency-reps': Number(values['latency-reps']),
+    'storm-reps': Number(values['storm-reps'] ?? (cold ? 5 : 1)),
+  };
   const machine = `Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})`;
   const pinning = values.pin ? ', servers pinned to CPU 1, the load generator to CPU 0' : '';
-  console.log(`selectchat benchmark, ${new Date().toISOString()}, ${machine}${pinning}`);
+  const method = cold ? ', cold: fresh servers, no warm-up' : '';
+  console.log(`selectchat benchmark, ${new Date().toISOString()}, ${machine}${pinning}${method}`);
   const summaries = new Map<string, Partial<Record<ServerName, Summary>>>();
   for (const scenario of chosen) {
-    const servers: ServerName[] = scenario.python && HAVE_PYTHON ? ['project', 'plain', 'python'] : ['project', 'plain'];
+    const servers: ServerName[] = scenario.python && HAVE_PYTHON && !cold ? ['project', 'plain', 'python'] : ['project', 'plain'];
     const results: Partial<Record<ServerName, Result[]>> = Object.fromEntries(servers.map((server) => [server, []]));
     for (let rep = 0; rep < reps[scenario.reps]; rep++) {
       for (const server of servers) {
@@ -270,10 +303,11 @@ async function main(): Promise<void> {
     }
     summaries.set(scenario.name, Object.fromEntries(servers.map((server) => [server, summarize(results[server]!)])));
   }
-  printTable(summaries);
+  printTable(summaries, cold);
 }
 
-function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>): void {
+/** With `cold`, every figure is a cold one: no column apart for them. */
+function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>, cold: boolean): void {
   const header = ['scenario', 'server', 'complete', 'msgs/s', 'CPU µs/msg', 'cold µs/msg', 'CPU ms', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'elapsed ms'];
   const rows: string[][] = [];
   for (const [name, byServer] of summaries) {
@@ -312,6 +346,10 @@ function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>
       format(ratio(p.elapsedMs, q.elapsedMs), 2),
     ]);
     if (p.outOfOrder + q.outOfOrder > 0) rows.push([name, `OUT OF ORDER: project ${p.outOfOrder}, plain ${q.outOfOrder}`]);
+  }
+  if (cold) {
+    const at = header.indexOf('cold µs/msg');
+    for (const cells of [header, ...rows]) cells.splice(at, 1);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;

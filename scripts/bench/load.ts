@@ -23,6 +23,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     'duration-ms': { type: 'string', default: '5000' },
     'timeout-ms': { type: 'string', default: '60000' },
+    // 0 measures the fresh server's first pass, as a user meets it.
+    'warm-up-passes': { type: 'string', default: '3' },
   },
 });
 const port = Number(values.port);
@@ -103,7 +105,7 @@ interface BenchClient {
 }
 
 /** Unmeasured passes of the load before the measured one (burst, latency). */
-const WARM_UP_PASSES = 3;
+const WARM_UP_PASSES = Number(values['warm-up-passes']);
 /** Server CPU per delivery in the first of them, on a fresh server. */
 let coldCpuUsPerMessage: number | null = null;
 /** The connected clients; the first ones are the senders. */
@@ -248,11 +250,12 @@ async function main(): Promise<void> {
         }, 20);
       });
     }
-    // Three passes of the same load first, unmeasured: the first lines a
-    // fresh server relays are also the ones V8 compiles its JavaScript on.
-    // The first pass's cost is reported apart, as the cold cost.
+    // Passes of the same load first (three by default), unmeasured: the
+    // first lines a fresh server relays are also the ones V8 compiles its
+    // JavaScript on. The first pass's cost is reported apart, as the cold
+    // cost. With none, the measured pass is the fresh server's first.
     let firstSeq = 0;
-    if (scenario !== 'idle') {
+    if (scenario !== 'idle' && WARM_UP_PASSES > 0) {
       const perPass = scenario === 'burst' ? Number(values.messages) : Number(values.rate);
       for (let pass = 0; pass < WARM_UP_PASSES; pass++) {
         const before = serverCpuMs();
