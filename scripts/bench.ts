@@ -39,6 +39,10 @@ Options:
   --storm-reps N     repetitions of the join storm (default 1; --cold: 5)
   --storm-clients N  clients in the join storm (default 10000)
   --only A,B         run only these scenarios: {names}
+  --before DIR       also run the server of another checkout of the project
+                     (the code before a change, with its node_modules), as
+                     "before", in turn with the others: before and after
+                     from one run
   --pin              run each server on CPU 1 and the load generator on CPU 0
                      (taskset), so that neither takes the other's CPU: each
                      write() otherwise wakes the load generator onto the
@@ -78,13 +82,20 @@ interface Result {
   crashed?: boolean;
 }
 
+/** The project's server; run from another checkout with --before. */
+const PROJECT = [process.execPath, '--import', 'tsx', 'scripts/server.ts', '--max-per-address', '0'] as const;
+
 const SERVERS = {
   // Every load client comes from 127.0.0.1: no limit per address.
-  project: [process.execPath, '--import', 'tsx', 'scripts/server.ts', '--max-per-address', '0'],
+  project: PROJECT,
+  before: PROJECT,
   plain: [process.execPath, '--import', 'tsx', 'scripts/bench/plain-server.ts'],
   python: ['python3', '-u', 'test/interop/chat_server_with_select.py', '--name', 'server'],
 } as const;
 type ServerName = keyof typeof SERVERS;
+
+/** With --before, the checkout whose server runs as `before`. */
+let beforeDirectory: string | undefined;
 const HAVE_PYTHON = spawnSync('python3', ['--version']).error === undefined;
 
 /** With --pin, the command that runs a program on one CPU only. */
@@ -136,7 +147,8 @@ function scenarios(stormClients: number): Scenario[] {
 async function startServer(name: ServerName): Promise<{ child: ChildProcess; port: number }> {
   const [command, ...args] = SERVERS[name];
   // stdin stays open: the Python original stops at the end of its input.
-  const child = spawn(...pin(1, command, [...args, '--port', '0']), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const cwd = name === 'before' ? beforeDirectory : undefined;
+  const child = spawn(...pin(1, command, [...args, '--port', '0']), { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
     const match = /^Server listening to port: (\d+) \.\.\.$/.exec(line);
@@ -260,6 +272,7 @@ async function main(): Promise<void> {
       'storm-clients': { type: 'string', default: '10000' },
       only: { type: 'string' },
       pin: { type: 'boolean' },
+      before: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -272,6 +285,7 @@ async function main(): Promise<void> {
     if (cpus().length < 2 || spawnSync('taskset', ['--version']).error !== undefined) throw new Error('--pin needs two CPUs and taskset (util-linux)');
     pin = pinned;
   }
+  beforeDirectory = values.before;
   const cold = values.cold === true;
   if (cold) warmUpPasses = 0;
   const only = values.only?.split(',');
@@ -287,7 +301,9 @@ async function main(): Promise<void> {
   console.log(`selectchat benchmark, ${new Date().toISOString()}, ${machine}${pinning}${method}`);
   const summaries = new Map<string, Partial<Record<ServerName, Summary>>>();
   for (const scenario of chosen) {
-    const servers: ServerName[] = scenario.python && HAVE_PYTHON && !cold ? ['project', 'plain', 'python'] : ['project', 'plain'];
+    const servers: ServerName[] = ['project', 'plain'];
+    if (beforeDirectory !== undefined) servers.unshift('before');
+    if (scenario.python && HAVE_PYTHON && !cold) servers.push('python');
     const results: Partial<Record<ServerName, Result[]>> = Object.fromEntries(servers.map((server) => [server, []]));
     for (let rep = 0; rep < reps[scenario.reps]; rep++) {
       for (const server of servers) {
@@ -311,7 +327,7 @@ function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>
   const header = ['scenario', 'server', 'complete', 'msgs/s', 'CPU µs/msg', 'cold µs/msg', 'CPU ms', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'elapsed ms'];
   const rows: string[][] = [];
   for (const [name, byServer] of summaries) {
-    for (const server of ['project', 'plain', 'python'] as const) {
+    for (const server of ['before', 'project', 'plain', 'python'] as const) {
       const s = byServer[server];
       if (s === undefined) continue;
       rows.push([
@@ -331,20 +347,22 @@ function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>
     }
     const p = byServer.project!;
     const q = byServer.plain!;
-    rows.push([
+    const ratios = (label: string, a: Summary, b: Summary) => [
       name,
-      'project/plain',
+      label,
       '',
-      format(ratio(p.messagesPerSecond, q.messagesPerSecond), 2),
-      ratioOf(p.cpuUsPerMessage, q.cpuUsPerMessage),
-      format(ratio(p.coldCpuUsPerMessage, q.coldCpuUsPerMessage), 2),
-      format(ratio(p.serverCpuMs, q.serverCpuMs), 2),
-      ratioOf(p.p50, q.p50),
-      ratioOf(p.p99, q.p99),
-      format(ratio(p.max, q.max), 2),
-      format(ratio(p.rss, q.rss), 2),
-      format(ratio(p.elapsedMs, q.elapsedMs), 2),
-    ]);
+      format(ratio(a.messagesPerSecond, b.messagesPerSecond), 2),
+      ratioOf(a.cpuUsPerMessage, b.cpuUsPerMessage),
+      format(ratio(a.coldCpuUsPerMessage, b.coldCpuUsPerMessage), 2),
+      format(ratio(a.serverCpuMs, b.serverCpuMs), 2),
+      ratioOf(a.p50, b.p50),
+      ratioOf(a.p99, b.p99),
+      format(ratio(a.max, b.max), 2),
+      format(ratio(a.rss, b.rss), 2),
+      format(ratio(a.elapsedMs, b.elapsedMs), 2),
+    ];
+    if (byServer.before !== undefined) rows.push(ratios('before/plain', byServer.before, q));
+    rows.push(ratios('project/plain', p, q));
     if (p.outOfOrder + q.outOfOrder > 0) rows.push([name, `OUT OF ORDER: project ${p.outOfOrder}, plain ${q.outOfOrder}`]);
   }
   if (cold) {
