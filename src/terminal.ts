@@ -56,6 +56,9 @@ export class TerminalScreen implements Screen {
   /** showPrompt() has set readline's prompt: a redraw of readline's own
    * draws it. */
   private promptSet = false;
+  /** The width readline last drew the line at: the output's, before the
+   * latest resize. */
+  private drawnWidth: number;
 
   constructor(
     private readonly readline: ReadlineInterface,
@@ -63,6 +66,7 @@ export class TerminalScreen implements Screen {
     private readonly output: NodeJS.WritableStream,
     private readonly errors?: NodeJS.WritableStream,
   ) {
+    this.drawnWidth = this.columns();
     // Before readline's own 'resize' listener, which redraws the line.
     output.prependListener('resize', () => this.resized());
     // With a listener, readline leaves Ctrl-Z to it (its own would stop
@@ -124,10 +128,44 @@ export class TerminalScreen implements Screen {
   /** The terminal has new columns, and has reflowed the rows already shown:
    * the cursor stands where the same character of the line now is, as many
    * rows below the prompt's first as the new width puts it. readline's
-   * redraw, which comes next, goes up that many rows. */
+   * redraw, which comes next, goes up that many rows.
+   *
+   * Save where nothing stands after the cursor. A line drawn to end exactly
+   * at a row's end gets a blank from readline, which puts the cursor on the
+   * next row; a line that ended mid-row has none, and when the new width
+   * makes it fill its last row exactly, the terminal keeps the cursor at
+   * that row's end (the next character would wrap), where readline counts
+   * it a row lower. */
   private resized(): void {
-    (this.readline as Redrawn).prevRows = this.promptShown ? this.readline.getCursorPos().rows : 0;
-    if (this.promptSet) this.promptShown = true;
+    const drawnWidth = this.drawnWidth;
+    this.drawnWidth = this.columns();
+    if (!this.promptShown) {
+      (this.readline as Redrawn).prevRows = 0;
+      if (this.promptSet) this.promptShown = true;
+      return;
+    }
+    const now = this.readline.getCursorPos();
+    const atTheEnd = this.readline.cursor === this.readline.line.length;
+    const waitsAtRowEnd = atTheEnd && now.cols === 0 && now.rows > 0 && this.cursorAt(drawnWidth).cols !== 0;
+    (this.readline as Redrawn).prevRows = waitsAtRowEnd ? now.rows - 1 : now.rows;
+  }
+
+  /** Where readline puts the cursor in a terminal `columns` wide, by its own
+   * measure (wide characters, the blank column where one would not fit at a
+   * row's end), which it takes from the output's width. */
+  private cursorAt(columns: number): { rows: number; cols: number } {
+    const output = this.output as Partial<WriteStream>;
+    const now = output.columns;
+    output.columns = columns;
+    try {
+      return this.readline.getCursorPos();
+    } finally {
+      output.columns = now;
+    }
+  }
+
+  private columns(): number {
+    return (this.output as Partial<WriteStream>).columns ?? Number.POSITIVE_INFINITY;
   }
 
   /** Brings `columns` and `rows` up to what `getWindowSize()` says before

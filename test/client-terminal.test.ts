@@ -317,6 +317,44 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
     }
   });
 
+  test('a line that exactly fills the new width, narrowed and widened: redrawn once, nothing shown erased, nothing left above', { skip }, async () => {
+    const { terminal, prompt } = await join('exact', 80);
+    try {
+      bob.send('shown before');
+      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
+      // The prompt and the text take 60 columns: one row at 80, one full row
+      // at 60, two at 30.
+      const text = Array.from({ length: 60 - prompt.length }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+      terminal.type(text);
+      await terminal.waitFor('the typed line', (lines) => lines.includes(`${prompt}${text}`));
+      const shows = (width: number, typed: string, messages = ['shown before']) => holds(prompt, width, messages, typed);
+
+      // Drawn at 80, the line ends mid-row; at 60 it fills its row, and the
+      // cursor after it waits at that row's end.
+      await terminal.resize(60);
+      terminal.type('+');
+      await terminal.waitFor('the line redrawn once at 60 columns', shows(60, `${text}+`), true);
+      // Drawn again at 60 without the +, the line fills its row, and readline
+      // puts the cursor on the next one: at 30 it stands on a row of its own
+      // too.
+      terminal.keys('BSpace');
+      await terminal.waitFor('the line without the +', shows(60, text), true);
+      await terminal.resize(30);
+      terminal.type('+');
+      await terminal.waitFor('the line redrawn once at 30 columns', shows(30, `${text}+`), true);
+      // 61 columns drawn at 30 end mid-row; widened to 61 they fill one row.
+      await terminal.resize(61);
+      terminal.type('-');
+      await terminal.waitFor('the line redrawn once at 61 columns', shows(61, `${text}+-`), true);
+      bob.send('after the resizes');
+      await terminal.waitFor('the message above the line', shows(61, `${text}+-`, ['shown before', 'after the resizes']), true);
+      terminal.keys('Enter');
+      assert.equal(await heard('exact'), `\n#[exact@127.0.0.1]>>${text}+-`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
   const launchers = [
     ['node --import tsx', `${process.execPath} --import tsx`],
     // npx and tsx are processes of their own in front of the client: the
