@@ -26,7 +26,9 @@
 // and erased a message above when widened, so readline is told where the
 // prompt's first row is now. (A terminal that cuts rows instead of
 // reflowing them, as xterm does, still gets a redraw; rows of the old one
-// may stay above it.) And Ctrl-Z, which the terminal does not turn into
+// may stay above it.) Node learns of a resize late, or, while Ctrl-Z has
+// the client stopped, never: the size is asked again before each drawing
+// (learnSize()). And Ctrl-Z, which the terminal does not turn into
 // SIGTSTP while readline has it in raw mode, is done here as the terminal
 // would do it; see suspend().
 
@@ -69,6 +71,8 @@ export class TerminalScreen implements Screen {
     this.drawnWidth = this.columns();
     // Before readline's own 'resize' listener, which redraws the line.
     output.prependListener('resize', () => this.resized());
+    // Before readline's own 'keypress' listener, which may redraw the line.
+    input.prependListener('keypress', () => this.learnSize());
     // With a listener, readline leaves Ctrl-Z to it (its own would stop
     // this process alone, and leave the keyboard deaf after `fg`).
     readline.on('SIGTSTP', () => this.suspend());
@@ -168,19 +172,24 @@ export class TerminalScreen implements Screen {
     return (this.output as Partial<WriteStream>).columns ?? Number.POSITIVE_INFINITY;
   }
 
-  /** Brings `columns` and `rows` up to what `getWindowSize()` says before
-   * a drawing. Node's `getWindowSize()` answers from what SIGWINCH last
-   * told it, not from the terminal, so a resize Node has not heard of yet
-   * is not caught here: a message that races a resize may be drawn for the
-   * old width (docs/RELIABILITY.md does not promise otherwise). */
+  /** Asks the terminal for its size now, before a drawing. If it has
+   * changed, 'resize' comes at once (resized(), then readline's redraw at
+   * the new width), and the drawing is done at the new width.
+   *
+   * A C program would ask with ioctl(TIOCGWINSZ) here. Node asks only in
+   * its own SIGWINCH listener, and `columns`, `rows` and `getWindowSize()`
+   * answer from what that listener last stored. It may not have run yet:
+   * libuv runs signal callbacks after the I/O callbacks that came with
+   * them, and readline draws a key in stdin's callback, so a key pressed
+   * as the terminal was resized was drawn for the old width, over a screen
+   * already reflowed for the new one. And a job stopped by Ctrl-Z hears no
+   * SIGWINCH at all: the terminal sends it to the foreground job, the
+   * shell. Node has no public way to ask; `_refreshSize()` is the method
+   * its SIGWINCH listener calls (in Node 20 to 26, on every system). It is
+   * private: where it is missing, only SIGWINCH tells, as before. */
   private learnSize(): void {
-    const output = this.output as Partial<WriteStream>;
-    if (output.getWindowSize === undefined) return;
-    const [columns, rows] = output.getWindowSize();
-    if (columns === output.columns && rows === output.rows) return;
-    output.columns = columns;
-    output.rows = rows;
-    this.output.emit('resize');
+    const output = this.output as { _refreshSize?: () => void };
+    if (typeof output._refreshSize === 'function') output._refreshSize();
   }
 
   /** Ctrl-Z. In raw mode the terminal sends no SIGTSTP; readline passes the
@@ -199,6 +208,8 @@ export class TerminalScreen implements Screen {
     this.erasePrompt();
     process.once('SIGCONT', () => {
       this.input.setRawMode?.(true);
+      // Resized while stopped, the terminal told the shell, not this job.
+      this.learnSize();
       // Unless a round has drawn it again already, after a message that
       // came in while stopped.
       if (!this.promptShown && this.promptSet) {

@@ -18,6 +18,8 @@ let sessions = 0;
 /** A client in a tmux pane of a given size, on a tmux server of its own. */
 class Terminal {
   private readonly socketName = `selectchat-test-${process.pid}-${++sessions}`;
+  /** The client's process id while stopClient() has it stopped. */
+  private stopped: number | undefined;
 
   /** Starts `scripts/client.ts` with these flags; the shell around it
    * prints its exit status when it ends, and the pane stays to be read.
@@ -68,6 +70,31 @@ class Terminal {
     }
   }
 
+  /** Stops the client with SIGSTOP, as a busy machine may keep a process
+   * from running: no job control, the shell and tmux see nothing. Returns
+   * once it has stopped. */
+  async stopClient(): Promise<void> {
+    const shell = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_pid}').trim();
+    const children = execFileSync('pgrep', ['-P', shell], { encoding: 'utf8' }).trim().split('\n');
+    assert.equal(children.length, 1, `the shell runs one process: ${children.join(' ')}`);
+    const pid = Number(children[0]);
+    process.kill(pid, 'SIGSTOP');
+    this.stopped = pid;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const state = execFileSync('ps', ['-o', 'state=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+      if (state.startsWith('T')) return;
+      assert.ok(Date.now() < deadline, `the client (${pid}) is still ${state}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Lets the client stopped by stopClient() run again. */
+  continueClient(): void {
+    if (this.stopped !== undefined) process.kill(this.stopped, 'SIGCONT');
+    this.stopped = undefined;
+  }
+
   cursor(): { x: number; y: number } {
     const [x, y] = this.tmux('display-message', '-p', '-t', 'chat', '#{cursor_x} #{cursor_y}').trim().split(' ').map(Number);
     return { x: x!, y: y! };
@@ -86,6 +113,7 @@ class Terminal {
   }
 
   kill(): void {
+    this.continueClient();
     spawnSync('tmux', ['-L', this.socketName, 'kill-server']);
   }
 }
@@ -286,16 +314,22 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
     return JSON.stringify(rows) === JSON.stringify([...messages.map((message) => `#[bob@127.0.0.1]>>${message}`), ...lineRows]);
   };
 
-  test('resized 80 → 40 → 80 columns with a line half typed: the line redrawn once at each width, nothing shown erased', { skip }, async () => {
-    const { terminal, prompt } = await join('resized', 80);
-    try {
-      bob.send('shown before');
-      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
-      // One row at 80 columns, two at 40.
-      const text = Array.from({ length: 50 }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
-      terminal.type(text);
-      await terminal.waitFor('the typed line', (lines) => lines.includes(`${prompt}${text}`));
+  /** A client named `name` in a terminal `width` columns wide, below the
+   * message "shown before", with `length` letters typed. */
+  async function typedBelowAMessage(name: string, width: number, length: number): Promise<{ terminal: Terminal; prompt: string; text: string }> {
+    const { terminal, prompt } = await join(name, width);
+    bob.send('shown before');
+    await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
+    const text = Array.from({ length }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+    terminal.type(text);
+    await terminal.waitFor('the typed line', (lines) => lines.join('').includes(`${prompt}${text}`));
+    return { terminal, prompt, text };
+  }
 
+  test('resized 80 → 40 → 80 columns with a line half typed: the line redrawn once at each width, nothing shown erased', { skip }, async () => {
+    // One row at 80 columns, two at 40.
+    const { terminal, prompt, text } = await typedBelowAMessage('resized', 80, 50);
+    try {
       const shows = (width: number, messages: string[], typed: string) => holds(prompt, width, messages, typed);
       // A character typed once the terminal has its new width shows after
       // the client has taken the resize: its redraw is on the screen by then.
@@ -318,15 +352,10 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
   });
 
   test('a line that exactly fills the new width, narrowed and widened: redrawn once, nothing shown erased, nothing left above', { skip }, async () => {
-    const { terminal, prompt } = await join('exact', 80);
+    // The prompt and the text take 60 columns: one row at 80, one full row
+    // at 60, two at 30.
+    const { terminal, prompt, text } = await typedBelowAMessage('exact', 80, 60 - '[exact@127.0.0.1]> '.length);
     try {
-      bob.send('shown before');
-      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
-      // The prompt and the text take 60 columns: one row at 80, one full row
-      // at 60, two at 30.
-      const text = Array.from({ length: 60 - prompt.length }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
-      terminal.type(text);
-      await terminal.waitFor('the typed line', (lines) => lines.includes(`${prompt}${text}`));
       const shows = (width: number, typed: string, messages = ['shown before']) => holds(prompt, width, messages, typed);
 
       // Drawn at 80, the line ends mid-row; at 60 it fills its row, and the
@@ -350,6 +379,71 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
       await terminal.waitFor('the message above the line', shows(61, `${text}+-`, ['shown before', 'after the resizes']), true);
       terminal.keys('Enter');
       assert.equal(await heard('exact'), `\n#[exact@127.0.0.1]>>${text}+-`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  test('a message that comes with a resize, both while the client could not run: the message printed at the new width, nothing shown erased', {
+    skip,
+  }, async () => {
+    const carol = await RawClient.join(chat.port, 'carol');
+    // Two rows at 40 columns, one at 80.
+    const { terminal, prompt, text } = await typedBelowAMessage('racing', 40, 50);
+    try {
+      // A busy machine may not run the client between a message's arrival
+      // and the resize's SIGWINCH: it finds both together when it runs
+      // again. The reactor gives Node a turn before each round, in which
+      // the SIGWINCH is heard (libuv runs signal callbacks after the I/O
+      // callbacks that came with them): the message is printed after the
+      // redraw, at the new width.
+      await terminal.stopClient();
+      bob.send('racing the resize');
+      // Carol has it once the server has written it to every socket.
+      for (let heard = await carol.next(); heard !== '\n#[bob@127.0.0.1]>>racing the resize'; heard = await carol.next()) {
+        assert.notEqual(heard, undefined, 'carol was not hung up on');
+      }
+      await terminal.resize(80);
+      terminal.continueClient();
+
+      await terminal.waitFor('the message above the line at 80 columns', holds(prompt, 80, ['shown before', 'racing the resize'], text), true);
+      terminal.type('+');
+      await terminal.waitFor('the + typed', holds(prompt, 80, ['shown before', 'racing the resize'], `${text}+`), true);
+      terminal.keys('Enter');
+      assert.equal(await heard('racing'), `\n#[racing@127.0.0.1]>>${text}+`);
+    } finally {
+      terminal.kill();
+      carol.end();
+    }
+  });
+
+  test('a key typed with a resize, both while the client could not run: the key lands where the cursor was, the line drawn once at the new width', {
+    skip,
+  }, async () => {
+    // Two rows at 40 columns, one at 80; the cursor five from the end.
+    const { terminal, prompt, text } = await typedBelowAMessage('typing', 40, 50);
+    try {
+      terminal.keys(...Array(5).fill('Left'));
+      await terminal.waitFor(
+        'the cursor moved',
+        (lines) => lines.join('').includes(`${prompt}${text}`) && terminal.cursor().x === (prompt.length + text.length - 5) % 40,
+      );
+
+      // As above, the key and the SIGWINCH are found together, and readline
+      // draws a key in stdin's callback, before the signal's.
+      await terminal.stopClient();
+      await terminal.resize(80);
+      terminal.type('X');
+      terminal.continueClient();
+
+      const typed = `${text.slice(0, -5)}X${text.slice(-5)}`;
+      await terminal.waitFor(
+        'the line with the X at 80 columns',
+        (lines) => holds(prompt, 80, ['shown before'], typed)(lines) && terminal.cursor().x === prompt.length + text.length - 4,
+        true,
+      );
+      terminal.keys('Enter');
+      assert.equal(await heard('typing'), `\n#[typing@127.0.0.1]>>${typed}`);
     } finally {
       terminal.kill();
     }
@@ -402,6 +496,56 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
       }
     });
   }
+
+  test('resized while stopped by Ctrl-Z, which no SIGWINCH tells: after fg the line is drawn at the new width', { skip }, async () => {
+    const prompt = '[stopped@127.0.0.1]> ';
+    const terminal = new Terminal(null, 80);
+    try {
+      await terminal.waitFor('the shell', (lines) => lines[0] === '$');
+      terminal.type(`${process.execPath} --import tsx scripts/client.ts --name stopped --port ${chat.port}`);
+      terminal.keys('Enter');
+      assert.match((await heard('stopped'))!, /^\n\(Connected: New client/);
+      await terminal.waitFor('the prompt', (lines) => lines.includes(prompt.trimEnd()));
+      // One row at 80 columns, two at 40.
+      const text = Array.from({ length: 50 }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+      terminal.type(text);
+      await terminal.waitFor('the half-typed line', (lines) => lines.includes(`${prompt}${text}`));
+
+      terminal.keys('C-z');
+      await terminal.waitFor('the job stopped, and the shell back', (lines) => lines.some((line) => /^\[1\]\+ +Stopped/.test(line)) && lines.includes('$'));
+      // The shell is the terminal's foreground job now: the SIGWINCH goes to it.
+      await terminal.resize(40);
+      terminal.type('fg');
+      terminal.keys('Enter');
+      terminal.type('+');
+      const rows = (line: string) => Array.from({ length: Math.ceil(line.length / 40) }, (_, n) => line.slice(n * 40, (n + 1) * 40));
+      const endsWith = (expected: string[]) => (lines: string[]) => {
+        const shown = lines.filter((line) => line !== '');
+        return JSON.stringify(shown.slice(-expected.length)) === JSON.stringify(expected) && shown.filter((line) => line.startsWith(prompt)).length === 1;
+      };
+      const drawn = await terminal.waitFor('the line drawn at 40 columns, the + after it', endsWith(rows(`${prompt}${text}+`)));
+      const shown = drawn.filter((line) => line !== '');
+      const above = shown.at(-rows(`${prompt}${text}+`).length - 1);
+
+      bob.send('after fg');
+      const after = await terminal.waitFor('the message above the line', endsWith(['#[bob@127.0.0.1]>>after fg', ...rows(`${prompt}${text}+`)]));
+      const message = after.indexOf('#[bob@127.0.0.1]>>after fg');
+      assert.equal(
+        after
+          .slice(0, message)
+          .filter((line) => line !== '')
+          .at(-1),
+        above,
+        'the row above the line is still there',
+      );
+      terminal.keys('Enter');
+      assert.equal(await heard('stopped'), `\n#[stopped@127.0.0.1]>>${text}+`);
+      terminal.keys('C-c');
+      assert.equal(await heard('stopped'), '\n(Now hung up: Client from stopped@127.0.0.1)');
+    } finally {
+      terminal.kill();
+    }
+  });
 
   test('a paste into the middle of the line arrives as pasted (Node 20 included)', { skip }, async () => {
     const { terminal } = await join('paste', 80);
