@@ -134,12 +134,12 @@ export class TerminalScreen implements Screen {
    * rows below the prompt's first as the new width puts it. readline's
    * redraw, which comes next, goes up that many rows.
    *
-   * Save where nothing stands after the cursor. A line drawn to end exactly
-   * at a row's end gets a blank from readline, which puts the cursor on the
-   * next row; a line that ended mid-row has none, and when the new width
-   * makes it fill its last row exactly, the terminal keeps the cursor at
-   * that row's end (the next character would wrap), where readline counts
-   * it a row lower. */
+   * Except where nothing stands under the cursor. readline ends a line
+   * that fills its last row exactly with a blank, on which the cursor
+   * stands, at the start of the next row. A line that ended mid-row when
+   * drawn has no blank; if the new width makes it fill its last row
+   * exactly, the cursor after it stays at the end of that row (the next
+   * character would wrap), one row above where readline counts it. */
   private resized(): void {
     const drawnWidth = this.drawnWidth;
     this.drawnWidth = this.columns();
