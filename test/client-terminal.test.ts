@@ -25,7 +25,12 @@ class Terminal {
    * prints its exit status when it ends, and the pane stays to be read.
    * With `clientArgs` null, an interactive bash with job control, its
    * prompt `$ `, to type commands into. */
-  constructor(clientArgs: string[] | null, width: number, height = 20) {
+  constructor(
+    clientArgs: string[] | null,
+    /** Its columns, as made (resize() changes them). */
+    public width: number,
+    height = 20,
+  ) {
     const command =
       clientArgs === null
         ? "env PS1='$ ' bash --norc --noprofile -i"
@@ -57,9 +62,11 @@ class Terminal {
 
   /** Resizes the window, and waits until the terminal device has the new
    * width, which is what a program asks: tmux reflows its rows at once but
-   * tells the device a moment later (a real terminal does both at once). */
+   * tells the device a moment later, up to a quarter of a second when resized
+   * again within one (a real terminal does both at once). */
   async resize(width: number): Promise<void> {
     this.tmux('resize-window', '-t', 'chat', '-x', String(width));
+    this.width = width;
     const device = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_tty}').trim();
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -116,6 +123,20 @@ class Terminal {
     this.continueClient();
     spawnSync('tmux', ['-L', this.socketName, 'kill-server']);
   }
+}
+
+/** How many columns `shown` takes in rows `width` wide, counting the blank
+ * a character of two columns leaves where it would straddle a row's end:
+ * the cursor after it stands on row columns / width, at column columns %
+ * width. The tests type ASCII, one column a character, and CJK, two. */
+function columnsTaken(shown: string, width: number): number {
+  let columns = 0;
+  for (const character of shown) {
+    const wide = /[\u2e80-\uffef]/u.test(character);
+    if (wide && columns % width === width - 1) columns += 1;
+    columns += wide ? 2 : 1;
+  }
+  return columns;
 }
 
 /** What `listener` hears next from `name`, skipping the others' comings and goings. */
@@ -209,15 +230,18 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
   async function survives(terminal: Terminal, prompt: string, text: string, lefts: number): Promise<void> {
     terminal.type(text);
     if (lefts > 0) terminal.keys(...Array(lefts).fill('Left'));
-    // Rows joined: a wide character that would straddle the end of a row
-    // leaves a blank column there, which tmux trims.
-    const before = await terminal.waitFor('the typed line', (lines) => lines.join('').includes(text));
-    // The cursor settles once the keys are taken: look until it stops moving.
-    let cursor = terminal.cursor();
-    for (let again = terminal.cursor(); again.x !== cursor.x || again.y !== cursor.y; again = terminal.cursor()) {
-      cursor = again;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // The line may show before the client has taken the Left keys: wait
+    // until the cursor stands where they put it, counted from the row the
+    // prompt starts on. (Rows joined: a wide character that would straddle
+    // the end of a row leaves a blank column there, which tmux trims.)
+    const { width } = terminal;
+    const place = columnsTaken(`${prompt}${text.slice(0, text.length - lefts)}`, width);
+    let cursor = { x: 0, y: 0 };
+    const before = await terminal.waitFor('the typed line, the cursor where the keys put it', (lines) => {
+      cursor = terminal.cursor();
+      const top = lines.findIndex((line) => line.startsWith(prompt));
+      return lines.join('').includes(text) && cursor.x === place % width && cursor.y === top + Math.floor(place / width);
+    });
     const top = before.findIndex((line) => line.startsWith(prompt));
     const block = before.slice(top, before.findLastIndex((line) => line !== '') + 1);
     assert.ok(block.length >= 2, `the line wraps over several rows:\n${before.join('\n')}`);
