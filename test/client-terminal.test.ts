@@ -408,6 +408,33 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
     }
   });
 
+  test('wide characters that exactly fill the new width, one of them where a row ends: redrawn once, nothing shown erased', { skip }, async () => {
+    const { terminal, prompt } = await join('wider', 80);
+    try {
+      bob.send('shown before');
+      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
+      // The prompt and the "a" take 20 columns. At 80 columns thirty characters
+      // of two columns fill the first row, and the "b" starts the next. At 41,
+      // the 11th would straddle the first row's end and starts the next
+      // row, which the other 19 and the "b" fill exactly.
+      const text = `a${'漢字かな交'.repeat(6)}b`;
+      terminal.type(text);
+      await terminal.waitFor('the typed line', (lines) => lines.join('').includes(`${prompt}${text}`));
+      await terminal.resize(41);
+      terminal.type('+');
+      const rows = ['#[bob@127.0.0.1]>>shown before', `${prompt}${text.slice(0, 11)}`, text.slice(11), '+'];
+      await terminal.waitFor('the line redrawn once at 41 columns', (lines) => {
+        const shown = lines.slice(lines.indexOf(rows[0]!));
+        while (shown.at(-1) === '') shown.pop();
+        return JSON.stringify(shown) === JSON.stringify(rows);
+      });
+      terminal.keys('Enter');
+      assert.equal(await heard('wider'), `\n#[wider@127.0.0.1]>>${text}+`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
   test('a message that comes with a resize, both while the client could not run: the message printed at the new width, nothing shown erased', {
     skip,
   }, async () => {
