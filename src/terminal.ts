@@ -156,7 +156,8 @@ export class TerminalScreen implements Screen {
 
   /** Where readline puts the cursor in a terminal `columns` wide, by its own
    * measure (wide characters, the blank column where one would not fit at a
-   * row's end), which it takes from the output's width. */
+   * row's end). readline reads the width from the output's `columns`, which
+   * is set for this one measure and put back. */
   private cursorAt(columns: number): { rows: number; cols: number } {
     const output = this.output as Partial<WriteStream>;
     const now = output.columns;
