@@ -38,8 +38,8 @@ Options:
 
 Ctrl-C leaves at once. Ctrl-Z stops the client (and npx and tsx before it)
 as it stops any program; after fg the half-typed line is back as it was,
-ready to type. A terminal resized while you type gets the line drawn again
-once at its new width. With input from a pipe, every line is sent; at the
+ready to type. A terminal resized while you type (or while the client is
+stopped) gets the line drawn again once at its new width. With input from a pipe, every line is sent; at the
 end of the input the client ends its output and leaves once the server has
 closed in turn, having read everything, however long the room takes:
 printf 'hi\\n' | npx tsx scripts/client.ts --name bot

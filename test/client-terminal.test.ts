@@ -18,12 +18,19 @@ let sessions = 0;
 /** A client in a tmux pane of a given size, on a tmux server of its own. */
 class Terminal {
   private readonly socketName = `selectchat-test-${process.pid}-${++sessions}`;
+  /** The client's process id while stopClient() has it stopped. */
+  private stopped: number | undefined;
 
   /** Starts `scripts/client.ts` with these flags; the shell around it
    * prints its exit status when it ends, and the pane stays to be read.
    * With `clientArgs` null, an interactive bash with job control, its
    * prompt `$ `, to type commands into. */
-  constructor(clientArgs: string[] | null, width: number, height = 20) {
+  constructor(
+    clientArgs: string[] | null,
+    /** Its columns, as made (resize() changes them). */
+    public width: number,
+    height = 20,
+  ) {
     const command =
       clientArgs === null
         ? "env PS1='$ ' bash --norc --noprofile -i"
@@ -55,9 +62,11 @@ class Terminal {
 
   /** Resizes the window, and waits until the terminal device has the new
    * width, which is what a program asks: tmux reflows its rows at once but
-   * tells the device a moment later (a real terminal does both at once). */
+   * tells the device a moment later, up to a quarter of a second when resized
+   * again within one (a real terminal does both at once). */
   async resize(width: number): Promise<void> {
     this.tmux('resize-window', '-t', 'chat', '-x', String(width));
+    this.width = width;
     const device = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_tty}').trim();
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -66,6 +75,31 @@ class Terminal {
       assert.ok(Date.now() < deadline, `${device} is still ${size}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /** Stops the client with SIGSTOP, as a busy machine may keep a process
+   * from running: no job control, the shell and tmux see nothing. Returns
+   * once it has stopped. */
+  async stopClient(): Promise<void> {
+    const shell = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_pid}').trim();
+    const children = execFileSync('pgrep', ['-P', shell], { encoding: 'utf8' }).trim().split('\n');
+    assert.equal(children.length, 1, `the shell runs one process: ${children.join(' ')}`);
+    const pid = Number(children[0]);
+    process.kill(pid, 'SIGSTOP');
+    this.stopped = pid;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const state = execFileSync('ps', ['-o', 'state=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+      if (state.startsWith('T')) return;
+      assert.ok(Date.now() < deadline, `the client (${pid}) is still ${state}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Lets the client stopped by stopClient() run again. */
+  continueClient(): void {
+    if (this.stopped !== undefined) process.kill(this.stopped, 'SIGCONT');
+    this.stopped = undefined;
   }
 
   cursor(): { x: number; y: number } {
@@ -86,8 +120,23 @@ class Terminal {
   }
 
   kill(): void {
+    this.continueClient();
     spawnSync('tmux', ['-L', this.socketName, 'kill-server']);
   }
+}
+
+/** How many columns `shown` takes in rows `width` wide, counting the blank
+ * a character of two columns leaves where it would straddle a row's end:
+ * the cursor after it stands on row columns / width, at column columns %
+ * width. The tests type ASCII, one column a character, and CJK, two. */
+function columnsTaken(shown: string, width: number): number {
+  let columns = 0;
+  for (const character of shown) {
+    const wide = /[\u2e80-\uffef]/u.test(character);
+    if (wide && columns % width === width - 1) columns += 1;
+    columns += wide ? 2 : 1;
+  }
+  return columns;
 }
 
 /** What `listener` hears next from `name`, skipping the others' comings and goings. */
@@ -181,15 +230,18 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
   async function survives(terminal: Terminal, prompt: string, text: string, lefts: number): Promise<void> {
     terminal.type(text);
     if (lefts > 0) terminal.keys(...Array(lefts).fill('Left'));
-    // Rows joined: a wide character that would straddle the end of a row
-    // leaves a blank column there, which tmux trims.
-    const before = await terminal.waitFor('the typed line', (lines) => lines.join('').includes(text));
-    // The cursor settles once the keys are taken: look until it stops moving.
-    let cursor = terminal.cursor();
-    for (let again = terminal.cursor(); again.x !== cursor.x || again.y !== cursor.y; again = terminal.cursor()) {
-      cursor = again;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // The line may show before the client has taken the Left keys: wait
+    // until the cursor stands where they put it, counted from the row the
+    // prompt starts on. (Rows joined: a wide character that would straddle
+    // the end of a row leaves a blank column there, which tmux trims.)
+    const { width } = terminal;
+    const place = columnsTaken(`${prompt}${text.slice(0, text.length - lefts)}`, width);
+    let cursor = { x: 0, y: 0 };
+    const before = await terminal.waitFor('the typed line, the cursor where the keys put it', (lines) => {
+      cursor = terminal.cursor();
+      const top = lines.findIndex((line) => line.startsWith(prompt));
+      return lines.join('').includes(text) && cursor.x === place % width && cursor.y === top + Math.floor(place / width);
+    });
     const top = before.findIndex((line) => line.startsWith(prompt));
     const block = before.slice(top, before.findLastIndex((line) => line !== '') + 1);
     assert.ok(block.length >= 2, `the line wraps over several rows:\n${before.join('\n')}`);
@@ -286,16 +338,22 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
     return JSON.stringify(rows) === JSON.stringify([...messages.map((message) => `#[bob@127.0.0.1]>>${message}`), ...lineRows]);
   };
 
-  test('resized 80 → 40 → 80 columns with a line half typed: the line redrawn once at each width, nothing shown erased', { skip }, async () => {
-    const { terminal, prompt } = await join('resized', 80);
-    try {
-      bob.send('shown before');
-      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
-      // One row at 80 columns, two at 40.
-      const text = Array.from({ length: 50 }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
-      terminal.type(text);
-      await terminal.waitFor('the typed line', (lines) => lines.includes(`${prompt}${text}`));
+  /** A client named `name` in a terminal `width` columns wide, below the
+   * message "shown before", with `length` letters typed. */
+  async function typedBelowAMessage(name: string, width: number, length: number): Promise<{ terminal: Terminal; prompt: string; text: string }> {
+    const { terminal, prompt } = await join(name, width);
+    bob.send('shown before');
+    await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
+    const text = Array.from({ length }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+    terminal.type(text);
+    await terminal.waitFor('the typed line', (lines) => lines.join('').includes(`${prompt}${text}`));
+    return { terminal, prompt, text };
+  }
 
+  test('resized 80 → 40 → 80 columns with a line half typed: the line redrawn once at each width, nothing shown erased', { skip }, async () => {
+    // One row at 80 columns, two at 40.
+    const { terminal, prompt, text } = await typedBelowAMessage('resized', 80, 50);
+    try {
       const shows = (width: number, messages: string[], typed: string) => holds(prompt, width, messages, typed);
       // A character typed once the terminal has its new width shows after
       // the client has taken the resize: its redraw is on the screen by then.
@@ -312,6 +370,131 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
       await terminal.waitFor('the message above the line', shows(80, ['shown before', 'after narrowing', 'after widening'], `${text}+-`), true);
       terminal.keys('Enter');
       assert.equal(await heard('resized'), `\n#[resized@127.0.0.1]>>${text}+-`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  test('a line that exactly fills the new width, narrowed and widened: redrawn once, nothing shown erased, nothing left above', { skip }, async () => {
+    // The prompt and the text take 60 columns: one row at 80, one full row
+    // at 60, two at 30.
+    const { terminal, prompt, text } = await typedBelowAMessage('exact', 80, 60 - '[exact@127.0.0.1]> '.length);
+    try {
+      const shows = (width: number, typed: string, messages = ['shown before']) => holds(prompt, width, messages, typed);
+
+      // Drawn at 80, the line ends mid-row; at 60 it fills its row, and the
+      // cursor after it waits at that row's end.
+      await terminal.resize(60);
+      terminal.type('+');
+      await terminal.waitFor('the line redrawn once at 60 columns', shows(60, `${text}+`), true);
+      // Drawn again at 60 without the +, the line fills its row, and readline
+      // puts the cursor on the next one: at 30 it stands on a row of its own
+      // too.
+      terminal.keys('BSpace');
+      await terminal.waitFor('the line without the +', shows(60, text), true);
+      await terminal.resize(30);
+      terminal.type('+');
+      await terminal.waitFor('the line redrawn once at 30 columns', shows(30, `${text}+`), true);
+      // 61 columns drawn at 30 end mid-row; widened to 61 they fill one row.
+      await terminal.resize(61);
+      terminal.type('-');
+      await terminal.waitFor('the line redrawn once at 61 columns', shows(61, `${text}+-`), true);
+      bob.send('after the resizes');
+      await terminal.waitFor('the message above the line', shows(61, `${text}+-`, ['shown before', 'after the resizes']), true);
+      terminal.keys('Enter');
+      assert.equal(await heard('exact'), `\n#[exact@127.0.0.1]>>${text}+-`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  test('wide characters that exactly fill the new width, one of them where a row ends: redrawn once, nothing shown erased', { skip }, async () => {
+    const { terminal, prompt } = await join('wider', 80);
+    try {
+      bob.send('shown before');
+      await terminal.waitFor('the first message', (lines) => lines.includes('#[bob@127.0.0.1]>>shown before'));
+      // The prompt and the "a" take 20 columns. At 80 columns thirty characters
+      // of two columns fill the first row, and the "b" starts the next. At 41,
+      // the 11th would straddle the first row's end and starts the next
+      // row, which the other 19 and the "b" fill exactly.
+      const text = `a${'漢字かな交'.repeat(6)}b`;
+      terminal.type(text);
+      await terminal.waitFor('the typed line', (lines) => lines.join('').includes(`${prompt}${text}`));
+      await terminal.resize(41);
+      terminal.type('+');
+      const rows = ['#[bob@127.0.0.1]>>shown before', `${prompt}${text.slice(0, 11)}`, text.slice(11), '+'];
+      await terminal.waitFor('the line redrawn once at 41 columns', (lines) => {
+        const shown = lines.slice(lines.indexOf(rows[0]!));
+        while (shown.at(-1) === '') shown.pop();
+        return JSON.stringify(shown) === JSON.stringify(rows);
+      });
+      terminal.keys('Enter');
+      assert.equal(await heard('wider'), `\n#[wider@127.0.0.1]>>${text}+`);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  test('a message that comes with a resize, both while the client could not run: the message printed at the new width, nothing shown erased', {
+    skip,
+  }, async () => {
+    const carol = await RawClient.join(chat.port, 'carol');
+    // Two rows at 40 columns, one at 80.
+    const { terminal, prompt, text } = await typedBelowAMessage('racing', 40, 50);
+    try {
+      // A busy machine may not run the client between a message's arrival
+      // and the resize's SIGWINCH: it finds both together when it runs
+      // again. The reactor gives Node a turn before each round, in which
+      // the SIGWINCH is heard (libuv runs signal callbacks after the I/O
+      // callbacks that came with them): the message is printed after the
+      // redraw, at the new width.
+      await terminal.stopClient();
+      bob.send('racing the resize');
+      // Carol has it once the server has written it to every socket.
+      for (let heard = await carol.next(); heard !== '\n#[bob@127.0.0.1]>>racing the resize'; heard = await carol.next()) {
+        assert.notEqual(heard, undefined, 'carol was not hung up on');
+      }
+      await terminal.resize(80);
+      terminal.continueClient();
+
+      await terminal.waitFor('the message above the line at 80 columns', holds(prompt, 80, ['shown before', 'racing the resize'], text), true);
+      terminal.type('+');
+      await terminal.waitFor('the + typed', holds(prompt, 80, ['shown before', 'racing the resize'], `${text}+`), true);
+      terminal.keys('Enter');
+      assert.equal(await heard('racing'), `\n#[racing@127.0.0.1]>>${text}+`);
+    } finally {
+      terminal.kill();
+      carol.end();
+    }
+  });
+
+  test('a key typed with a resize, both while the client could not run: the key lands where the cursor was, the line drawn once at the new width', {
+    skip,
+  }, async () => {
+    // Two rows at 40 columns, one at 80; the cursor five from the end.
+    const { terminal, prompt, text } = await typedBelowAMessage('typing', 40, 50);
+    try {
+      terminal.keys(...Array(5).fill('Left'));
+      await terminal.waitFor(
+        'the cursor moved',
+        (lines) => lines.join('').includes(`${prompt}${text}`) && terminal.cursor().x === (prompt.length + text.length - 5) % 40,
+      );
+
+      // As above, the key and the SIGWINCH are found together, and readline
+      // draws a key in stdin's callback, before the signal's.
+      await terminal.stopClient();
+      await terminal.resize(80);
+      terminal.type('X');
+      terminal.continueClient();
+
+      const typed = `${text.slice(0, -5)}X${text.slice(-5)}`;
+      await terminal.waitFor(
+        'the line with the X at 80 columns',
+        (lines) => holds(prompt, 80, ['shown before'], typed)(lines) && terminal.cursor().x === prompt.length + text.length - 4,
+        true,
+      );
+      terminal.keys('Enter');
+      assert.equal(await heard('typing'), `\n#[typing@127.0.0.1]>>${typed}`);
     } finally {
       terminal.kill();
     }
@@ -364,6 +547,56 @@ describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped
       }
     });
   }
+
+  test('resized while stopped by Ctrl-Z, which no SIGWINCH tells: after fg the line is drawn at the new width', { skip }, async () => {
+    const prompt = '[stopped@127.0.0.1]> ';
+    const terminal = new Terminal(null, 80);
+    try {
+      await terminal.waitFor('the shell', (lines) => lines[0] === '$');
+      terminal.type(`${process.execPath} --import tsx scripts/client.ts --name stopped --port ${chat.port}`);
+      terminal.keys('Enter');
+      assert.match((await heard('stopped'))!, /^\n\(Connected: New client/);
+      await terminal.waitFor('the prompt', (lines) => lines.includes(prompt.trimEnd()));
+      // One row at 80 columns, two at 40.
+      const text = Array.from({ length: 50 }, (_, n) => String.fromCharCode(97 + (n % 26))).join('');
+      terminal.type(text);
+      await terminal.waitFor('the half-typed line', (lines) => lines.includes(`${prompt}${text}`));
+
+      terminal.keys('C-z');
+      await terminal.waitFor('the job stopped, and the shell back', (lines) => lines.some((line) => /^\[1\]\+ +Stopped/.test(line)) && lines.includes('$'));
+      // The shell is the terminal's foreground job now: the SIGWINCH goes to it.
+      await terminal.resize(40);
+      terminal.type('fg');
+      terminal.keys('Enter');
+      terminal.type('+');
+      const rows = (line: string) => Array.from({ length: Math.ceil(line.length / 40) }, (_, n) => line.slice(n * 40, (n + 1) * 40));
+      const endsWith = (expected: string[]) => (lines: string[]) => {
+        const shown = lines.filter((line) => line !== '');
+        return JSON.stringify(shown.slice(-expected.length)) === JSON.stringify(expected) && shown.filter((line) => line.startsWith(prompt)).length === 1;
+      };
+      const drawn = await terminal.waitFor('the line drawn at 40 columns, the + after it', endsWith(rows(`${prompt}${text}+`)));
+      const shown = drawn.filter((line) => line !== '');
+      const above = shown.at(-rows(`${prompt}${text}+`).length - 1);
+
+      bob.send('after fg');
+      const after = await terminal.waitFor('the message above the line', endsWith(['#[bob@127.0.0.1]>>after fg', ...rows(`${prompt}${text}+`)]));
+      const message = after.indexOf('#[bob@127.0.0.1]>>after fg');
+      assert.equal(
+        after
+          .slice(0, message)
+          .filter((line) => line !== '')
+          .at(-1),
+        above,
+        'the row above the line is still there',
+      );
+      terminal.keys('Enter');
+      assert.equal(await heard('stopped'), `\n#[stopped@127.0.0.1]>>${text}+`);
+      terminal.keys('C-c');
+      assert.equal(await heard('stopped'), '\n(Now hung up: Client from stopped@127.0.0.1)');
+    } finally {
+      terminal.kill();
+    }
+  });
 
   test('a paste into the middle of the line arrives as pasted (Node 20 included)', { skip }, async () => {
     const { terminal } = await join('paste', 80);

@@ -26,7 +26,9 @@
 // and erased a message above when widened, so readline is told where the
 // prompt's first row is now. (A terminal that cuts rows instead of
 // reflowing them, as xterm does, still gets a redraw; rows of the old one
-// may stay above it.) And Ctrl-Z, which the terminal does not turn into
+// may stay above it.) Node learns of a resize late, or, while Ctrl-Z has
+// the client stopped, never: the size is asked again before each drawing
+// (learnSize()). And Ctrl-Z, which the terminal does not turn into
 // SIGTSTP while readline has it in raw mode, is done here as the terminal
 // would do it; see suspend().
 
@@ -56,6 +58,9 @@ export class TerminalScreen implements Screen {
   /** showPrompt() has set readline's prompt: a redraw of readline's own
    * draws it. */
   private promptSet = false;
+  /** The width readline last drew the line at: the output's, before the
+   * latest resize. */
+  private drawnWidth: number;
 
   constructor(
     private readonly readline: ReadlineInterface,
@@ -63,8 +68,11 @@ export class TerminalScreen implements Screen {
     private readonly output: NodeJS.WritableStream,
     private readonly errors?: NodeJS.WritableStream,
   ) {
+    this.drawnWidth = this.columns();
     // Before readline's own 'resize' listener, which redraws the line.
     output.prependListener('resize', () => this.resized());
+    // Before readline's own 'keypress' listener, which may redraw the line.
+    input.prependListener('keypress', () => this.learnSize());
     // With a listener, readline leaves Ctrl-Z to it (its own would stop
     // this process alone, and leave the keyboard deaf after `fg`).
     readline.on('SIGTSTP', () => this.suspend());
@@ -124,25 +132,65 @@ export class TerminalScreen implements Screen {
   /** The terminal has new columns, and has reflowed the rows already shown:
    * the cursor stands where the same character of the line now is, as many
    * rows below the prompt's first as the new width puts it. readline's
-   * redraw, which comes next, goes up that many rows. */
+   * redraw, which comes next, goes up that many rows.
+   *
+   * Except where nothing stands under the cursor. readline ends a line
+   * that fills its last row exactly with a blank, on which the cursor
+   * stands, at the start of the next row. A line that ended mid-row when
+   * drawn has no blank; if the new width makes it fill its last row
+   * exactly, the cursor after it stays at the end of that row (the next
+   * character would wrap), one row above where readline counts it. */
   private resized(): void {
-    (this.readline as Redrawn).prevRows = this.promptShown ? this.readline.getCursorPos().rows : 0;
-    if (this.promptSet) this.promptShown = true;
+    const drawnWidth = this.drawnWidth;
+    this.drawnWidth = this.columns();
+    if (!this.promptShown) {
+      (this.readline as Redrawn).prevRows = 0;
+      if (this.promptSet) this.promptShown = true;
+      return;
+    }
+    const now = this.readline.getCursorPos();
+    const atTheEnd = this.readline.cursor === this.readline.line.length;
+    const waitsAtRowEnd = atTheEnd && now.cols === 0 && now.rows > 0 && this.cursorAt(drawnWidth).cols !== 0;
+    (this.readline as Redrawn).prevRows = waitsAtRowEnd ? now.rows - 1 : now.rows;
   }
 
-  /** Brings `columns` and `rows` up to what `getWindowSize()` says before
-   * a drawing. Node's `getWindowSize()` answers from what SIGWINCH last
-   * told it, not from the terminal, so a resize Node has not heard of yet
-   * is not caught here: a message that races a resize may be drawn for the
-   * old width (docs/RELIABILITY.md does not promise otherwise). */
-  private learnSize(): void {
+  /** Where readline puts the cursor in a terminal `columns` wide, by its own
+   * measure (wide characters, the blank column where one would not fit at a
+   * row's end). readline reads the width from the output's `columns`, which
+   * is set for this one measure and put back. */
+  private cursorAt(columns: number): { rows: number; cols: number } {
     const output = this.output as Partial<WriteStream>;
-    if (output.getWindowSize === undefined) return;
-    const [columns, rows] = output.getWindowSize();
-    if (columns === output.columns && rows === output.rows) return;
+    const now = output.columns;
     output.columns = columns;
-    output.rows = rows;
-    this.output.emit('resize');
+    try {
+      return this.readline.getCursorPos();
+    } finally {
+      output.columns = now;
+    }
+  }
+
+  private columns(): number {
+    return (this.output as Partial<WriteStream>).columns ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Asks the terminal for its size now, before a drawing. If it has
+   * changed, 'resize' comes at once (resized(), then readline's redraw at
+   * the new width), and the drawing is done at the new width.
+   *
+   * A C program would ask with ioctl(TIOCGWINSZ) here. Node asks only in
+   * its own SIGWINCH listener, and `columns`, `rows` and `getWindowSize()`
+   * answer from what that listener last stored. It may not have run yet:
+   * libuv runs signal callbacks after the I/O callbacks that came with
+   * them, and readline draws a key in stdin's callback, so a key pressed
+   * as the terminal was resized was drawn for the old width, over a screen
+   * already reflowed for the new one. And a job stopped by Ctrl-Z hears no
+   * SIGWINCH at all: the terminal sends it to the foreground job, the
+   * shell. Node has no public way to ask; `_refreshSize()` is the method
+   * its SIGWINCH listener calls (in Node 20 to 26, on every system). It is
+   * private: where it is missing, only SIGWINCH tells, as before. */
+  private learnSize(): void {
+    const output = this.output as { _refreshSize?: () => void };
+    if (typeof output._refreshSize === 'function') output._refreshSize();
   }
 
   /** Ctrl-Z. In raw mode the terminal sends no SIGTSTP; readline passes the
@@ -161,6 +209,8 @@ export class TerminalScreen implements Screen {
     this.erasePrompt();
     process.once('SIGCONT', () => {
       this.input.setRawMode?.(true);
+      // Resized while stopped, the terminal told the shell, not this job.
+      this.learnSize();
       // Unless a round has drawn it again already, after a message that
       // came in while stopped.
       if (!this.promptShown && this.promptSet) {
