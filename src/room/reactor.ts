@@ -23,7 +23,7 @@ import type { FrameDecoder } from '../wire/wire.js';
 import { Alarm } from './alarm.js';
 import { Flow, type FlowOptions } from './flow.js';
 import { Gathering } from './gather.js';
-import { Outboxes } from './outbox.js';
+import { GATHER_BYTES, Outboxes } from './outbox.js';
 import { RoomConnection, RoomConsole, RoomListener, type ListenerOptions } from './sources.js';
 
 /** One turn of Node's event loop, in which it runs pending I/O callbacks. */
@@ -32,6 +32,9 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 export interface ReactorOptions extends FlowOptions {
   /** Makes the inbox of each accepted or connected socket. */
   makeInbox: () => FrameDecoder;
+  /** The most a busy round's outbox gathers before it leaves, in bytes
+   * (outbox.ts; at most its GATHER_BYTES). */
+  gatherBytes?: number;
   /** What may hold the loop in select(): the loop view's Pause/Step (src/view/hold.ts). */
   hold?: Hold;
   /** What is told of every select(): the rounds' recorder (src/view/trace.ts). */
@@ -69,7 +72,7 @@ export class RoomReactor extends Reactor {
 
   constructor(options: ReactorOptions) {
     const flow = new Flow(options);
-    const outboxes = new Outboxes();
+    const outboxes = new Outboxes(Math.min(options.gatherBytes ?? GATHER_BYTES, GATHER_BYTES));
     const gathering = new Gathering(nextTurn);
     const { hold, watcher } = options;
     super({

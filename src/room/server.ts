@@ -140,6 +140,9 @@ export class ChatServer {
     this.reactor = new RoomReactor({
       makeInbox: () => new FrameDecoder(limits),
       inputBudget: options.inputBudget,
+      // Output gathered for the next rounds is not congestion: it leaves at
+      // the next flush. Kept under the soft limit, it never looks like it.
+      gatherBytes: options.outputSoftLimit / 2,
       hold: options.hold ?? undefined,
       watcher: this.trace ?? undefined,
     });
