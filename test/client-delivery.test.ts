@@ -199,7 +199,7 @@ describe('scripts/client.ts when the server goes away first', () => {
       await firstFrame(socket);
       // A server that answers, then neither reads nor closes.
       socket.write(frame('CLIENT: 127.0.0.1'));
-      await bot.errorLine(/end of input, leaving$/);
+      await bot.errorLine(/stdin: end of input$/);
       assert.equal(bot.child.exitCode, null, 'still waiting for the server');
       bot.child.kill('SIGINT');
       assert.deepEqual(await within(5000, 'the client leaving', bot.exited), { code: 0, signal: null });

@@ -137,7 +137,7 @@ describe('a room with a congested client', () => {
     const stalled = await RawClient.join(port, 'stalled');
     await Promise.all([alice.next(), bob.next()]);
     stalled.socket.pause();
-    const congested = program.errorLine(/stalled@127\.0\.0\.1: congested/);
+    const congested = program.errorLine(/stalled@127\.0\.0\.1 congested/);
     const burst = frame('z'.repeat(60_000));
     let congestedYet = false;
     void congested.then(() => (congestedYet = true));

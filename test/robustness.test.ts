@@ -348,7 +348,7 @@ describe('load', () => {
 describe('a fair share for every client', () => {
   test("one message per readable socket per round: a client's thousand lines at once and another's one, in the recipe's order", async (t) => {
     const served: string[][] = [];
-    const chat = await startServer({ onRound: (round) => served.push(round.actions.filter((action) => action.includes(': a line'))) });
+    const chat = await startServer({ onRound: (round) => served.push(round.actions.filter((action) => action.includes(': a message, sent to'))) });
     t.after(() => chat.stop());
     const { alice, bob } = await chatPair(chat.port);
     const carol = await RawClient.join(chat.port, 'carol');
@@ -364,7 +364,7 @@ describe('a fair share for every client', () => {
       heard,
       expected.map((text) => `\n#[${text.startsWith('A') ? 'alice' : 'bob'}@127.0.0.1]>>${text}`),
     );
-    assert.deepEqual(served.filter((actions) => actions.length > 0)[0], ['alice@127.0.0.1: a line, sent to 2', 'bob@127.0.0.1: a line, sent to 2']);
+    assert.deepEqual(served.filter((actions) => actions.length > 0)[0], ['alice@127.0.0.1: a message, sent to 2', 'bob@127.0.0.1: a message, sent to 2']);
     assert.ok(
       served.every((actions) => actions.filter((action) => action.startsWith('alice')).length <= 1),
       'no round serves two of one client',

@@ -20,16 +20,19 @@ describe('--trace', () => {
       await program.errorLine(/accepted/),
       /^round \d+: select\(in: server stdin; out: -\) -> readable: server \| server: accepted connection 1 from 127\.0\.0\.1/,
     );
-    assert.match(await program.errorLine(/handshake/), /connection 1: handshake, now alice@127\.0\.0\.1, 0 told$/);
+    assert.match(await program.errorLine(/now alice/), /connection 1: a message, answered, now alice@127\.0\.0\.1$/);
     const bob = await RawClient.join(port, 'bob');
-    assert.match(await program.errorLine(/handshake/), /connection 2: handshake, now bob@127\.0\.0\.1, 1 told$/);
+    assert.match(await program.errorLine(/now bob/), /connection 2: a message, answered, now bob@127\.0\.0\.1, sent to alice@127\.0\.0\.1$/);
     alice.send('hello');
     assert.match(
-      await program.errorLine(/a line/),
-      /^round \d+: select\(in: server stdin alice@127\.0\.0\.1 bob@127\.0\.0\.1; out: -\) -> readable: alice@127\.0\.0\.1 \| alice@127\.0\.0\.1: a line, sent to 1$/,
+      await program.errorLine(/readable: alice/),
+      /^round \d+: select\(in: server stdin alice@127\.0\.0\.1 bob@127\.0\.0\.1; out: -\) -> readable: alice@127\.0\.0\.1 \| alice@127\.0\.0\.1: a message, sent to bob@127\.0\.0\.1$/,
     );
     bob.end();
-    assert.match(await program.errorLine(/hung up/), /readable: bob@127\.0\.0\.1 \| bob@127\.0\.0\.1: hung up, 1 told$/);
+    assert.match(
+      await program.errorLine(/end of stream/),
+      /readable: bob@127\.0\.0\.1 \| bob@127\.0\.0\.1: end of stream, closed, sent to alice@127\.0\.0\.1$/,
+    );
     program.stopByConsole();
     assert.match(
       await program.errorLine(/stdin/),
@@ -41,7 +44,7 @@ describe('--trace', () => {
   test('a signal while select() waits ends the round with nothing readable', { skip: NO_SIGNALS }, async () => {
     const { program, port } = await startServerProgram(['--trace']);
     const alice = await RawClient.join(port, 'alice');
-    await program.errorLine(/handshake/);
+    await program.errorLine(/now alice/);
     program.child.kill('SIGINT');
     assert.match(
       await program.errorLine(/interrupted/),
@@ -75,7 +78,7 @@ describe('--trace', () => {
     // Each round's trace line, then what the round logged.
     assert.ok(at(/^round \d+: .*server: accepted connection 1 from/) < at(/^Chat server: got connection 1 from/), said.join('\n'));
     assert.ok(at(/^round \d+: .*server: accepted connection 2 from/) < at(/^Chat server: got connection 2 from/), said.join('\n'));
-    assert.ok(at(/^round \d+: .*bob@127\.0\.0\.1: hung up, 1 told$/) < at(/^Chat server: 2 hung up$/), said.join('\n'));
+    assert.ok(at(/^round \d+: .*bob@127\.0\.0\.1: end of stream, closed, sent to alice@127\.0\.0\.1$/) < at(/^Chat server: 2 hung up$/), said.join('\n'));
     // A signal comes while select() waits: said at once, before the round it ends.
     assert.ok(at(/^Shutting down server\.\.\.$/) < at(/^round \d+: .*\(interrupted or timed out\)$/), said.join('\n'));
   });
@@ -107,9 +110,9 @@ describe('--trace', () => {
       return index;
     };
     // Each round's trace line, then what the round printed.
-    assert.ok(at(/^round 1: .*server: the reply to the handshake$/) < at(/^Now connected to chat server@ port \d+$/), said.join('\n'));
-    assert.ok(at(/^round \d+: .*\| server: a message, printed$/) < at(/^#\[bob@127\.0\.0\.1\]>>hi from bob$/), said.join('\n'));
-    assert.ok(at(/^round \d+: .*\| server: hung up, leaving$/) < at(/^Client shutting down\.$/), said.join('\n'));
+    assert.ok(at(/^round 1: .*\| server: a message$/) < at(/^Now connected to chat server@ port \d+$/), said.join('\n'));
+    assert.ok(at(/^round \d+: select\(in: stdin server; .*\| server: a message$/) < at(/^#\[bob@127\.0\.0\.1\]>>hi from bob$/), said.join('\n'));
+    assert.ok(at(/^round \d+: .*\| server: end of stream$/) < at(/^Client shutting down\.$/), said.join('\n'));
     assert.ok(at(/^Client shutting down\.$/) < at(/^Why: the server closed the connection/), said.join('\n'));
   });
 
@@ -129,10 +132,7 @@ describe('--trace', () => {
     socket.write(Buffer.concat([frame('CLIENT: 127.0.0.1', 'str'), frame('\n#[bob@127.0.0.1]>>early', 'str')]));
     await client.line(/>>early$/);
     const said = client.output;
-    assert.match(
-      said[0]!,
-      /^round 1: select\(in: server; out: -\) -> readable: server \| server: the reply to the handshake; server: more came with the reply, shown next$/,
-    );
+    assert.match(said[0]!, /^round 1: select\(in: server; out: -\) -> readable: server \| server: a message ×2$/);
     assert.deepEqual(said.slice(1), [`Now connected to chat server@ port ${server.port}`, '', '#[bob@127.0.0.1]>>early']);
   });
 
@@ -140,7 +140,7 @@ describe('--trace', () => {
     const { program: server, port } = await startServerProgram();
     const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port), '--trace']);
     client.child.stdin.end();
-    assert.equal(await client.errorLine(/^round/), 'round 1: select(in: server; out: -) -> readable: server | server: the reply to the handshake');
+    assert.equal(await client.errorLine(/^round/), 'round 1: select(in: server; out: -) -> readable: server | server: a message');
     assert.deepEqual(await client.exited, { code: 0, signal: null });
     server.child.kill('SIGINT');
     await server.exited;
@@ -152,11 +152,14 @@ describe('--trace', () => {
     const client = ChildProgram.start('scripts/client.ts', ['--name', 'alice', '--port', String(port), '--trace']);
     assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
     client.child.stdin.write('hi\n');
-    assert.match(await client.errorLine(/stdin: a line/), /^round \d+: select\(in: stdin server; out: -\) -> readable: stdin \| stdin: a line, sent$/);
+    assert.match(
+      await client.errorLine(/stdin: a line/),
+      /^round \d+: select\(in: stdin server; out: -\) -> readable: stdin \| stdin: a line, sent to server$/,
+    );
     bob.send('hello');
-    assert.match(await client.errorLine(/a message/), /^round \d+: select\(in: stdin server; out: -\) -> readable: server \| server: a message, printed$/);
+    assert.match(await client.errorLine(/a message/), /^round \d+: select\(in: stdin server; out: -\) -> readable: server \| server: a message$/);
     client.child.stdin.end();
-    assert.match(await client.errorLine(/end of input/), /readable: stdin \| stdin: end of input, leaving$/);
+    assert.match(await client.errorLine(/end of input/), /readable: stdin \| stdin: end of input$/);
     assert.deepEqual(await client.exited, { code: 0, signal: null });
     server.child.kill('SIGINT');
     await server.exited;

@@ -37,7 +37,7 @@ function classRound(round: number): Round {
     readableCount: 1,
     writable: [],
     writableCount: 0,
-    actions: [`${names[round % 200]}: a line, sent to 199`],
+    actions: [`${names[round % 200]}: a message, sent to 199`],
     waitedMs: 3,
     workedMs: 1,
     heldMs: 0,
@@ -137,7 +137,7 @@ describe('the loop view in Chromium', { skip }, () => {
       );
       alice.send('hello from alice');
       assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>hello from alice');
-      await browser.until("the line's round", `document.getElementById('rounds').textContent.includes('alice@127.0.0.1: a line, sent to 1')`);
+      await browser.until("the line's round", `document.getElementById('rounds').textContent.includes('alice@127.0.0.1: a message, sent to bob@127.0.0.1')`);
       const detail = await browser.evaluate<string>(`document.getElementById('detail').textContent`);
       assert.match(detail, /for output in self\.outputs/, 'the round is tied to the recipe');
       assert.match(detail, /an idle socket is always writable/, 'why the outputs are only the congested clients');
@@ -253,7 +253,7 @@ describe('the loop view in Chromium', { skip }, () => {
       // Ten of them talk, 50 lines a second in all; the others only listen.
       let line = 0;
       talking = setInterval(() => clients[line % 10]!.send(`line ${line++}`), 20);
-      await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a line, sent to 199'))`);
+      await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a message, sent to 199'))`);
       const answered: number[] = [];
       for (const [button, state] of [
         ['pause', 'held'],

@@ -60,7 +60,7 @@ describe('the hold against the real loop', () => {
     assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>while the loop slept');
     await until('the round recorded', () => rounds.length === before + 1);
     const round = rounds.at(-1)!;
-    assert.deepEqual(round.actions, ['alice@127.0.0.1: a line, sent to 1']);
+    assert.deepEqual(round.actions, ['alice@127.0.0.1: a message, sent to bob@127.0.0.1']);
     assert.ok(round.heldMs! >= 300, `held ${round.heldMs} ms, at least the 300 ms it was held`);
     assert.ok(round.waitedMs < round.heldMs!, `asleep ${round.waitedMs} ms, counted apart from the ${round.heldMs} ms held`);
     await until('held again', () => hold.holdsLoop);
@@ -142,14 +142,14 @@ describe('a held loop steps as the recipe', () => {
     assert.equal(await carol.next(), '\n#[alice@127.0.0.1]>>A1');
     assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>B1');
     await until('held after one round', () => hold.holdsLoop && rounds.length === before + 1);
-    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a line, sent to 2', 'bob@127.0.0.1: a line, sent to 2']);
+    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a message, sent to 2', 'bob@127.0.0.1: a message, sent to 2']);
     assert.equal(carol.messages.pending.length, 0, 'A2 waits for the next round');
 
     // A2 stayed in alice's inbox: select() reports her readable again.
     hold.step();
     assert.equal(await carol.next(), '\n#[alice@127.0.0.1]>>A2');
     await until('held after the second round', () => hold.holdsLoop && rounds.length === before + 2);
-    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a line, sent to 2']);
+    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a message, sent to 2']);
     assert.deepEqual(await Promise.all([bob.next(), bob.next()]), ['\n#[alice@127.0.0.1]>>A1', '\n#[alice@127.0.0.1]>>A2']);
     assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>B1');
   });

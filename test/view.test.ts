@@ -154,7 +154,7 @@ describe('the loop view over a live server', () => {
 
     await fetchView(view.port, `/command?token=${view.token}`, { method: 'POST', body: '{"command":"step"}' });
     const stepped = await events.next<Round>('round');
-    assert.deepEqual(stepped.actions, ['alice@127.0.0.1: a line, sent to 1']);
+    assert.deepEqual(stepped.actions, ['alice@127.0.0.1: a message, sent to bob@127.0.0.1']);
     assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>while held');
     bob.send('third');
     await events.next<QueueSummary>('queue', (summary) => summary.shown.some((entry) => entry.kind === 'data' && entry.source === 'bob@127.0.0.1'));
@@ -219,7 +219,7 @@ describe('recording and replay', () => {
     for (const actions of [6980, 1]) {
       recorder.selecting(['server'], []);
       recorder.selected(['server'], []);
-      for (let each = 1; each <= actions; each++) recorder.did(`server: accepted connection ${each} from 127.0.0.1`);
+      for (let each = 1; each <= actions; each++) recorder.took('server', `accepted connection ${each} from 127.0.0.1`);
       recorder.done();
     }
     const [flood, quiet] = rounds;

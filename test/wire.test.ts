@@ -9,7 +9,8 @@ import { SeededRandom } from './helpers/random.js';
 /** A channel with no socket behind it: what was written, and an inbox fed by hand. */
 function fakeChannel(): Channel & { written: Buffer[]; ended: boolean; error: Error | undefined } {
   const written: Buffer[] = [];
-  return { written, inbox: new FrameDecoder(), ended: false, error: undefined, write: (data) => written.push(data) };
+  const inbox = new FrameDecoder();
+  return { written, inbox, nextFrame: () => inbox.next(), ended: false, error: undefined, write: (data) => written.push(data) };
 }
 
 function takeAll(decoder: FrameDecoder): Buffer[] {

@@ -1,17 +1,15 @@
 // The reactor's core: one queue of Node's events, and select() over it.
 //
-// Node has no select(): libuv runs its own loop and calls a function for each
-// event. Here each such function only queues what its event does to its
-// source. select() plays the kernel's part: it applies the queued events
-// (a chunk into a connection's inbox, a new connection into the listener's
-// waiting list, a line into the console), answers which of the sources it
-// was given are ready, and when none is, sleeps until an event wakes it. The
-// program's logic runs in its loop, never in a callback.
+// Node has no select(): libuv runs its own loop and calls a function for each event. Here each
+// such function only queues what its event does to its source. select() plays the kernel's part:
+// it applies the queued events (a chunk into a connection's inbox, a new connection into the
+// listener's waiting list, a line into the console), answers which of the sources it was given
+// are ready, and when none is, sleeps until an event wakes it. The program's logic runs in its
+// loop, never in a callback.
 //
-// What a real server adds plugs in through `Layers`, called where an event
-// is queued and applied and where select() starts, wakes and answers, as
-// Redis's ae calls the server's beforesleep and libuv its prepare and check
-// handles: the core imports no layer (src/room/reactor.ts puts them in).
+// What a real server adds plugs in through `Layers`, called where an event is queued and applied
+// and where select() starts, wakes and answers, as Redis's ae calls the server's beforesleep and
+// libuv its prepare and check handles: the core imports no layer (src/room/reactor.ts puts them in).
 
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
@@ -176,8 +174,7 @@ export class Listener {
   }
 }
 
-/** One TCP connection. Python hands the loop a socket and lets it call recv(); Node reads by
- * itself, so the bytes wait in `inbox`, whole frames or not (src/wire/wire.ts). */
+/** One TCP connection. Python hands the loop a socket to recv() from; Node reads by itself, so the bytes wait in `inbox` (src/wire/wire.ts). */
 export class Connection implements Channel {
   readonly inbox: FrameDecoder;
   ended = false;
@@ -208,8 +205,12 @@ export class Connection implements Channel {
     this.inbox.push(chunk);
   }
 
-  /** Python's `sock.send(data)`, straight to the socket, except that it never blocks nor sends
-   * half: what the kernel will not take yet, Node keeps, however much that is. */
+  /** What the next whole frame holds, if one has come (`receive` takes it: src/wire/wire.ts). */
+  nextFrame(): Buffer | undefined {
+    return this.inbox.next();
+  }
+
+  /** Python's `sock.send(data)`, straight to the socket, but never blocking nor sending half: what the kernel will not take yet, Node keeps. */
   write(data: Buffer): void {
     this.socket.write(data);
   }
@@ -220,8 +221,7 @@ export class Connection implements Channel {
   }
 }
 
-/** Lines typed on a console. Python selects on `sys.stdin` and calls readline(); Node's readline
- * hands over whole lines, which wait here. */
+/** Lines typed on a console. Python selects on `sys.stdin` and calls readline(); Node's readline hands over whole lines, which wait here. */
 export class Console {
   readonly lines: string[] = [];
   ended = false;

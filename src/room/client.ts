@@ -110,7 +110,6 @@ export class ChatClient {
   private readonly readline: ReadlineInterface;
   private readonly stdin: RoomConsole;
   private readonly screen: Screen;
-  private readonly trace: RoundRecorder | null;
 
   constructor(options: ChatClientOptions) {
     this.name = options.name;
@@ -123,8 +122,9 @@ export class ChatClient {
     this.serverMaxFrameSize = options.serverMaxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     const maxFrameSize = options.maxFrameSize ?? CLIENT_MAX_FRAME_SIZE;
     const { trace } = options;
-    this.trace = trace ? new RoundRecorder((source) => (source === this.stdin ? 'stdin' : 'server')) : null;
-    this.reactor = new RoomReactor({ makeInbox: () => new FrameDecoder(maxFrameSize), watcher: this.trace ?? undefined });
+    // The rounds' recorder hears from the reactor and the sources what each round did.
+    const recorder = trace ? new RoundRecorder((source) => (source === this.stdin ? 'stdin' : 'server')) : undefined;
+    this.reactor = new RoomReactor({ makeInbox: () => new FrameDecoder(maxFrameSize), watcher: recorder });
     this.prompt = `[${this.name}@${this.host}]> `;
     this.terminal = Boolean(options.input.isTTY && options.output.isTTY);
     const { terminal } = this;
@@ -134,11 +134,11 @@ export class ChatClient {
       ? new TerminalScreen(this.readline, options.input, options.output, options.errors)
       : new PlainScreen(options.output, options.errors);
     this.screen = screen;
-    if (trace && this.trace) {
-      this.trace.onRound((round) => trace(formatRound(round)));
+    if (trace && recorder) {
+      recorder.onRound((round) => trace(formatRound(round)));
       // What a round prints waits for that round's trace line, so that the
       // two read in the order things happened.
-      this.screen = afterEachRound(screen, this.trace);
+      this.screen = afterEachRound(screen, recorder);
     }
     // Python raises KeyboardInterrupt in the loop. Node delivers SIGINT as
     // an event, and in a terminal readline catches Ctrl-C itself (the
@@ -170,7 +170,7 @@ export class ChatClient {
     try {
       return this.readReply(this.sock);
     } finally {
-      this.trace?.done();
+      this.reactor.loopEnded();
     }
   }
 
@@ -213,10 +213,8 @@ export class ChatClient {
       const refused = this.early.kind === 'message' ? NOTICE.exec(this.early.text) : null;
       if (refused?.[1] === 'Refused') {
         this.failed(`the server refused this client: ${showControls(refused[2]!)}`);
-        this.trace?.did('server: refused, leaving');
         return false;
       }
-      this.trace?.did('server: more came with the reply, shown next');
     }
     // Only now is the client in the room: the original says so as soon as
     // the socket connects, before the server has accepted the name.
@@ -289,9 +287,9 @@ export class ChatClient {
         if (sock === this.stdin) this.sendTypedLines();
         else this.fromServer(this.take());
       }
-      this.trace?.done();
     }
-    this.trace?.done();
+    // The last round is over: every other ends where the next select() starts.
+    this.reactor.loopEnded();
     if (this.outputError !== undefined) {
       this.close();
       return this.outputGone();
@@ -315,9 +313,17 @@ export class ChatClient {
    * prompt for ever, the client ends its output and waits for the server to
    * close in turn: then the server has taken every line. */
   private sendTypedLines(): void {
-    let sent = 0;
-    for (let taken = 0; taken < LINES_PER_ROUND && this.stdin.lines.length > 0; taken++) {
-      const data = this.stdin.readLine()!.trim();
+    for (let taken = 0; taken < LINES_PER_ROUND && this.stdin.readable; taken++) {
+      const line = this.stdin.readLine();
+      if (line === null) {
+        // Python's sock.shutdown(SHUT_WR): what was written leaves first, then
+        // the end of the stream. The socket stays open for reading.
+        this.sock!.flush();
+        this.sock!.socket.end();
+        this.outputClosed = true;
+        return;
+      }
+      const data = line.trim();
       this.screen.lineEntered();
       if (!data) continue;
       const tooLarge = this.tooLargeToSend(data);
@@ -328,18 +334,7 @@ export class ChatClient {
       }
       send(this.sock!, data, this.shape);
       this.sent.add(HEADER_SIZE + pickledSize(data, this.shape));
-      sent += 1;
     }
-    if (this.stdin.lines.length === 0 && this.stdin.ended) {
-      // Python's sock.shutdown(SHUT_WR): what was written leaves first, then
-      // the end of the stream. The socket stays open for reading.
-      this.sock!.flush();
-      this.sock!.socket.end();
-      this.outputClosed = true;
-      this.trace?.did(sent === 0 ? 'stdin: end of input, leaving' : `stdin: ${sent} sent, then end of input, leaving`);
-      return;
-    }
-    this.trace?.did(sent === 0 ? 'stdin: an empty line, nothing sent' : sent === 1 ? 'stdin: a line, sent' : `stdin: ${sent} lines, sent`);
   }
 
   /** Why the server would not relay this line, or undefined if it would:
@@ -370,7 +365,6 @@ export class ChatClient {
         const notice = NOTICE.exec(received.text);
         if (notice === null) {
           this.screen.printMessage(showMessage(received.text));
-          this.trace?.did('server: a message, printed');
           return;
         }
         const [, kind, reason] = notice;
@@ -378,15 +372,14 @@ export class ChatClient {
         if (kind === 'Not relayed') {
           this.screen.printError(`Not relayed by the server: ${shown}`);
           this.linesNotRelayed += 1;
-          this.trace?.did('server: a line of ours not relayed');
         } else if (kind === 'Refused') {
           this.failed(`the server refused this client: ${shown}`);
-          this.leave('server: refused, leaving');
+          this.leave();
         } else {
           this.screen.printLine('Client shutting down.');
           this.screen.printError(`Why: the server dropped this client: ${shown}${this.smallerLimit(reason!)}${this.lossReport(', and')}`);
           this.exitCode = 1;
-          this.leave('server: dropped this client, leaving');
+          this.leave();
         }
         return;
       }
@@ -394,7 +387,7 @@ export class ChatClient {
         this.screen.printLine('Client shutting down.');
         this.screen.printError(`Why: malformed message from the chat server: ${received.reason}${this.lossReport(', and')}`);
         this.exitCode = 1;
-        this.leave('server: a malformed message, leaving');
+        this.leave();
         return;
       case 'closed':
       case 'reset':
@@ -407,7 +400,7 @@ export class ChatClient {
    * before it, or as a reset, whatever had not been taken is lost. */
   private serverGone(reset: boolean): void {
     if (this.outputClosed && !reset && this.sent.notLeft === 0) {
-      this.leave('server: closed after taking everything, done');
+      this.leave();
       return;
     }
     this.screen.printLine('Client shutting down.');
@@ -420,7 +413,7 @@ export class ChatClient {
       this.screen.printError(`Why: ${how}${loss || `: ${unsure}`}`);
       this.exitCode = 1;
     }
-    this.leave(reset ? 'server: connection reset, leaving' : 'server: hung up, leaving');
+    this.leave();
   }
 
   /** What will not reach the server now that the client leaves early, as
@@ -444,9 +437,9 @@ export class ChatClient {
     return `${lead}${parts.join(', ')}${uncertain}`;
   }
 
-  private leave(trace: string): void {
+  /** The loop ends once this round is over. */
+  private leave(): void {
     this.connected = false;
-    this.trace?.did(trace);
   }
 
   /** A write to the output or the error output failed: the loop is woken
@@ -492,16 +485,11 @@ export class ChatClient {
   /** One round of the handshake's wait, of at most `timeoutMs`: select()
    * on the server alone, traced like every round. */
   private async awaitReply(timeoutMs: number): Promise<void> {
-    let readable: Source[];
     try {
-      [readable] = await this.reactor.select([this.sock!], [], timeoutMs);
+      await this.reactor.select([this.sock!], [], timeoutMs);
     } catch (error) {
       if (!(error instanceof SelectError)) throw error;
-      readable = [];
     }
-    // A round that brought the reply is done once connect() has read it.
-    if (readable.length > 0) this.trace?.did('server: the reply to the handshake');
-    else this.trace?.done();
   }
 
   close(): void {

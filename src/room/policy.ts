@@ -14,6 +14,7 @@
 
 import type { Flow } from './flow.js';
 import type { RoomConnection } from './sources.js';
+import type { RoundWatcher } from './watcher.js';
 
 export interface Limits {
   /** A connection that has not completed its handshake this long after the
@@ -60,6 +61,8 @@ export class ServerPolicy<TClient extends RoomConnection> {
   constructor(
     readonly limits: Limits,
     private readonly flow: Flow,
+    /** Hears of each client let go, and of each that becomes congested. */
+    private readonly watcher?: RoundWatcher,
   ) {}
 
   /** While a client is congested, the loop reads from no one and accepts
@@ -98,18 +101,23 @@ export class ServerPolicy<TClient extends RoomConnection> {
   wrote(client: TClient): boolean {
     if (client.pendingOutputBytes < this.limits.outputSoftLimit || this.congested.has(client)) return false;
     this.congested.set(client, { lowestPending: client.pendingOutputBytes, progressAt: performance.now() });
+    this.watcher?.noted(client, 'congested');
     return true;
   }
 
-  /** Everyone to drop at the end of a round, and why. `named` are the
+  /** Everyone to drop at the end of a round, and why, one at a time: the
+   * watcher hears of each before the loop lets it go. `named` are the
    * clients past their handshake. */
-  due(named: Iterable<TClient>): Verdict<TClient>[] {
+  *due(named: Iterable<TClient>): Generator<Verdict<TClient>> {
     const verdicts: Verdict<TClient>[] = [];
     const now = performance.now();
     for (const client of this.congested.keys()) this.checkCongestion(client, now, verdicts);
     if (now >= this.nextLookAt) this.checkDeadlines(named, now, verdicts);
     this.checkInputBudget(named, verdicts);
-    return verdicts;
+    for (const verdict of verdicts) {
+      this.watcher?.took(verdict.client, `let go: ${verdict.reason ?? 'the connection broke'}`);
+      yield verdict;
+    }
   }
 
   /** How long select() may sleep before a deadline needs looking at. */

@@ -14,17 +14,20 @@
 //
 // What holds the loop (the loop view's Pause and Step) and what watches it
 // (the trace) come in through `ReactorOptions`; the reactor knows them only
-// as the interfaces below.
+// as the interfaces below. The watcher hears of each select() here, and of
+// what the loop takes, writes and closes from the sources: the loop itself
+// says nothing of it.
 
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
-import { type Connection, type QueuedEvent, Reactor, type Source } from '../recipe/select.js';
+import { type QueuedEvent, Reactor, type Source } from '../recipe/select.js';
 import type { FrameDecoder } from '../wire/wire.js';
 import { Alarm } from './alarm.js';
 import { Flow, type FlowOptions } from './flow.js';
 import { Gathering } from './gather.js';
 import { GATHER_BYTES, Outboxes } from './outbox.js';
 import { RoomConnection, RoomConsole, RoomListener, type ListenerOptions } from './sources.js';
+import type { RoundWatcher } from './watcher.js';
 
 /** One turn of Node's event loop, in which it runs pending I/O callbacks. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -37,8 +40,8 @@ export interface ReactorOptions extends FlowOptions {
   gatherBytes?: number;
   /** What may hold the loop in select(): the loop view's Pause/Step (src/view/hold.ts). */
   hold?: Hold;
-  /** What is told of every select(): the rounds' recorder (src/view/trace.ts). */
-  watcher?: SelectWatcher;
+  /** What is told of every round: the rounds' recorder (src/view/trace.ts). */
+  watcher?: RoundWatcher;
 }
 
 /** What holds the loop, asked where select() waits. */
@@ -57,18 +60,13 @@ export interface Hold {
   release(): void;
 }
 
-/** What is told of each select(): what it was given, and what it answered. */
-export interface SelectWatcher {
-  selecting(inputs: readonly Source[], outputs: readonly Connection[]): void;
-  /** `heldMs`: how long of its time the hold kept it. */
-  selected(readable: readonly Source[], writable: readonly Connection[], heldMs: number): void;
-}
-
 export class RoomReactor extends Reactor {
   /** Which sockets Node reads, and how much input is kept (flow.ts). */
   readonly flow: Flow;
   /** What the loop has written and not yet handed to Node (outbox.ts). */
   readonly outboxes: Outboxes;
+  /** Who hears what each round did, if anyone. */
+  readonly watcher: RoundWatcher | undefined;
 
   constructor(options: ReactorOptions) {
     const flow = new Flow(options);
@@ -114,10 +112,20 @@ export class RoomReactor extends Reactor {
         hold?.leaveSelect();
         watcher?.selected(readable, writable, hold?.heldMs ?? 0);
       },
-      interrupted: () => hold?.release(),
+      interrupted() {
+        watcher?.interrupted();
+        hold?.release();
+      },
     });
     this.flow = flow;
     this.outboxes = outboxes;
+    this.watcher = watcher;
+  }
+
+  /** The loop has ended: the round it was in is over. (Every other round
+   * ends where the next select() starts.) */
+  loopEnded(): void {
+    this.watcher?.done();
   }
 
   /** Watches a listening server: readable when a connection waits. */

@@ -125,8 +125,6 @@ export class ChatServer {
   private readonly policy: ServerPolicy<ChatConnection>;
   private readonly listener: RoomListener;
   private readonly console: RoomConsole | null;
-  /** The rounds, recorded for whoever shows them. */
-  private readonly trace: RoundRecorder | null;
 
   private constructor(
     readonly server: Server,
@@ -136,7 +134,7 @@ export class ChatServer {
     const limits = { maxFrameSize: options.maxFrameSize, maxFirstFrameSize: options.maxHandshakeSize };
     // The loop view's hold, if any, is the reactor's: select() waits on it
     // once the round's output has gone, and the loop knows nothing of it.
-    this.trace = this.recordRounds(options);
+    const recorder = this.recordRounds(options);
     this.reactor = new RoomReactor({
       makeInbox: () => new FrameDecoder(limits),
       inputBudget: options.inputBudget,
@@ -144,9 +142,9 @@ export class ChatServer {
       // the next flush. Kept under the soft limit, it never looks like it.
       gatherBytes: options.outputSoftLimit / 2,
       hold: options.hold ?? undefined,
-      watcher: this.trace ?? undefined,
+      watcher: recorder ?? undefined,
     });
-    this.policy = new ServerPolicy(options, this.reactor.flow);
+    this.policy = new ServerPolicy(options, this.reactor.flow, this.reactor.watcher);
     this.listener = this.reactor.listen(server, { maxConnections: options.maxClients + refusalReserve(options.maxClients) });
     const { maxClients, maxPerAddress } = options;
     this.admission = new Admission({ maxClients, maxPerAddress });
@@ -242,9 +240,7 @@ export class ChatServer {
               inputs.splice(inputs.indexOf(this.console), 1);
               const failure = this.console.failure;
               if (failure) this.options.log(`Chat server: the console cannot be read (${failure.message}); serving on without it`);
-              this.trace?.did(failure ? 'stdin: cannot be read, no longer watched' : 'stdin: end of input, no longer watched');
             } else {
-              this.trace?.did('stdin: a line, stopping');
               this.sighandler();
             }
           } else {
@@ -253,11 +249,10 @@ export class ChatServer {
         }
         for (const verdict of this.policy.due(this.outputs)) this.letGo(verdict, inputs);
         this.connectionLog.due();
-        this.trace?.done();
       }
     } finally {
-      // The round select() was interrupted in, if it was.
-      this.trace?.done();
+      // The last round is over: every other ends where the next select() starts.
+      this.reactor.loopEnded();
       for (const signal of STOP_SIGNALS) process.off(signal, this.sighandler);
       this.closeAll(inputs);
       // Anything counted since the stop, in the round it came in.
@@ -282,7 +277,6 @@ export class ChatServer {
       kind: 'closed at once',
       count,
     });
-    this.trace?.did(`server: refused ${count}`);
   }
 
   /** The listening server is readable: a client is waiting. */
@@ -295,7 +289,6 @@ export class ChatServer {
         // Several from this address wait for their refusal already.
         client.destroy();
         this.connectionLog.line(REFUSED, `Chat server: refused connection ${client.id} from ${address} at once: ${refusal}`, { kind: 'closed at once' });
-        this.trace?.did(`server: refused connection ${client.id} at once`);
         return;
       }
       // The refusal goes out once the newcomer has said something, in the
@@ -305,7 +298,6 @@ export class ChatServer {
       this.admission.refuseLater(client, address, refusal);
       inputs.push(client);
       this.policy.admit(client);
-      this.trace?.did(`server: connection ${client.id} from ${address} to be refused: ${refusal}`);
       return;
     }
     this.admission.enter(client, address);
@@ -318,7 +310,6 @@ export class ChatServer {
     // frame, whenever it comes, is its handshake.
     inputs.push(client);
     this.policy.admit(client);
-    this.trace?.did(`server: accepted connection ${client.id} from ${client.remoteAddress}`);
   }
 
   /** A client is readable: one message from it, its handshake, a chat line
@@ -342,6 +333,7 @@ export class ChatServer {
     } else if (!this.clientmap.has(sock)) {
       this.handshake(sock, data.text, data, inputs);
     } else if (data.text !== '') {
+      // (An empty message is nothing to say: the original took it for a hang-up.)
       // Control characters are relayed visibly, never as themselves: a
       // client that trusted its server would obey them (see src/room/text.ts).
       const msg = relayedLine(this.getClientName(sock), data.text);
@@ -350,14 +342,9 @@ export class ChatServer {
         // Its clients would refuse the frame and leave; the line is refused instead.
         this.options.log(`Chat server: not relaying a line from ${this.describe(sock)}: ${tooLarge}`);
         this.tell(sock, `\n(Not relayed: ${tooLarge})`);
-        this.trace?.did(`${this.getClientName(sock)}: a line too large to relay, refused`);
         return;
       }
-      const told = this.broadcast(msg, sock);
-      this.trace?.did(`${this.getClientName(sock)}: a line, sent to ${told}`);
-    } else {
-      // The original reads an empty message as a hang-up; it is just nothing to say.
-      this.trace?.did(`${this.getClientName(sock)}: an empty message, ignored`);
+      this.broadcast(msg, sock);
     }
   }
 
@@ -373,10 +360,9 @@ export class ChatServer {
     send(client, `CLIENT: ${client.remoteAddress}`, shape, stringType);
     this.clientmap.set(client, { address: client.remoteAddress, name: cname, shape, stringType, form: `${shape} ${stringType}` });
     // Send joining information to the other clients.
-    const told = this.broadcast(`\n(Connected: New client (${this.clients}) from ${this.getClientName(client)})`);
+    this.broadcast(`\n(Connected: New client (${this.clients}) from ${this.getClientName(client)})`);
     this.outputs.push(client);
     this.options.log(`Chat server: connection ${client.id} joined as ${this.getClientName(client)}`);
-    this.trace?.did(`connection ${client.id}: handshake, now ${this.getClientName(client)}, ${told} told`);
   }
 
   private checkHandshake(text: string): string | undefined {
@@ -448,11 +434,8 @@ export class ChatServer {
     const at = this.outputs.indexOf(sock);
     if (at !== -1) this.outputs.splice(at, 1);
     if (info !== undefined) {
-      const told = this.broadcast(`\n(Now hung up: Client from ${info.name}@${info.address})`);
-      this.trace?.did(`${info.name}@${info.address}: hung up, ${told} told`);
+      this.broadcast(`\n(Now hung up: Client from ${info.name}@${info.address})`);
       this.clientmap.delete(sock);
-    } else {
-      this.trace?.did(`connection ${sock.id}: closed before its handshake`);
     }
   }
 
@@ -460,18 +443,15 @@ export class ChatServer {
    * It does not call `send`: the recipe's `send(output, msg)` pickles the
    * message again for every output, but the bytes are the same each time,
    * so here one frame is encoded once per form and written to many. */
-  private broadcast(msg: string, sender?: ChatConnection): number {
+  private broadcast(msg: string, sender?: ChatConnection): void {
     const frames: Partial<Record<FormKey, Buffer>> = {};
-    let told = 0;
     for (const output of this.outputs) {
       if (output === sender) continue;
-      told += 1;
       const { shape, stringType, form } = this.clientmap.get(output)!;
       frames[form] ??= frame(msg, shape, stringType);
       output.write(frames[form]);
-      if (this.policy.wrote(output)) this.trace?.did(`${this.getClientName(output)}: congested`);
+      this.policy.wrote(output);
     }
-    return told;
   }
 
   /** A recorder of rounds if anyone wants them: the trace prints them,

@@ -8,17 +8,20 @@
 // away what the peer still sends, for a bounded time. The listener holds at
 // most so many sockets, and counts the newcomers Node closed at once. The
 // console stops reading when the loop falls behind, and a console that
-// cannot be read is no console.
+// cannot be read is no console. Each tells the reactor's watcher, if there
+// is one, what the loop took from it, wrote to it and closed (watcher.ts).
 
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
 import { Connection, Console, Listener, type Reactor } from '../recipe/select.js';
 import { joinSteps, type Outboxes, type OutboxStep } from './outbox.js';
 import { startReadingNow, stopReadingNow } from './streams.js';
+import type { RoundWatcher } from './watcher.js';
 
 /** What the room's sources need of their reactor (./reactor.ts). */
 export interface RoomHost extends Reactor {
   readonly outboxes: Outboxes;
+  readonly watcher: RoundWatcher | undefined;
   connection(socket: Socket): RoomConnection;
   forget(connection: RoomConnection): void;
 }
@@ -76,12 +79,14 @@ export class RoomListener extends Listener {
   override accept(): RoomConnection {
     const connection = this.waiting.shift()!;
     this.unaccepted.delete(connection);
+    this.reactor.watcher?.took(this, `accepted connection ${connection.id} from ${connection.remoteAddress}`);
     return connection;
   }
 
   /** How many were refused since the last call, and where the last came from. */
   takeRefused(): { count: number; lastFrom: string } {
     const refused = { count: this.refused, lastFrom: this.lastRefused };
+    if (this.refused > 0) this.reactor.watcher?.took(this, `${this.refused} closed at once by Node`);
     this.refused = 0;
     return refused;
   }
@@ -119,6 +124,7 @@ export class RoomConnection extends Connection {
    * list shared with every connection written the same; undefined for nothing. */
   private outbox: OutboxStep | undefined;
   private readonly outboxes: Outboxes;
+  private readonly watcher: RoundWatcher | undefined;
   /** Bytes of output left in Node (not yet handed to the kernel), as last
    * known while the socket was sound: see `noteLeftInNode`. */
   private leftInNode = 0;
@@ -129,6 +135,7 @@ export class RoomConnection extends Connection {
   ) {
     super(reactor, socket);
     this.outboxes = reactor.outboxes;
+    this.watcher = reactor.watcher;
     this.remoteAddress = cleanAddress(socket.remoteAddress);
     this.remotePort = socket.remotePort ?? 0;
     // Not read until select() watches it, as the kernel does not hand a
@@ -156,6 +163,29 @@ export class RoomConnection extends Connection {
     else if (inbox.framesStarted !== startedBefore) this.unfinishedSince = performance.now();
   }
 
+  /** The next frame, as the core's; the watcher hears what was taken:
+   * a message, or (when there is none) the end the loop will find. */
+  override nextFrame(): Buffer | undefined {
+    const { watcher } = this;
+    if (watcher === undefined) return super.nextFrame();
+    let frame: Buffer | undefined;
+    try {
+      frame = super.nextFrame();
+    } catch (error) {
+      watcher.took(this, 'a malformed frame header');
+      throw error;
+    }
+    watcher.took(this, frame !== undefined ? 'a message' : this.endTaken());
+    return frame;
+  }
+
+  /** What the loop finds when no frame is left: how the stream ended. */
+  private endTaken(): string {
+    if (this.error !== undefined) return `an error (${(this.error as NodeJS.ErrnoException).code ?? this.error.message})`;
+    if (this.inbox.incomplete) return 'end of stream inside a frame';
+    return this.ended ? 'end of stream' : 'nothing';
+  }
+
   /** Bytes written but not yet taken by the kernel: this round's outbox and
    * what Node still keeps from earlier rounds. */
   get pendingOutputBytes(): number {
@@ -181,6 +211,7 @@ export class RoomConnection extends Connection {
   override write(data: Buffer): void {
     if (this.closed) return;
     this.outbox = this.outboxes.append(this, this.outbox, data);
+    this.watcher?.wrote(this);
   }
 
   /** Called by the reactor at the end of a round: everything written in the
@@ -210,6 +241,7 @@ export class RoomConnection extends Connection {
     this.flush();
     this.closed = true;
     this.reactor.forget(this);
+    this.watcher?.closed(this);
     // end() sends FIN after the output: the peer reads everything, then
     // the end. Closing outright with bytes unread would make the kernel
     // send a reset, which can destroy output the peer has not read yet.
@@ -233,6 +265,7 @@ export class RoomConnection extends Connection {
 
   /** Drops the connection at once, pending output and all. */
   destroy(): void {
+    if (!this.closed) this.watcher?.closed(this);
     this.closed = true;
     this.reactor.forget(this);
     this.socket.destroy();
@@ -252,9 +285,11 @@ export class RoomConsole extends Console {
   /** Why the console could not be read, if it failed rather than ended. */
   failure: Error | undefined;
   watchedInRound = 0;
+  private readonly watcher: RoundWatcher | undefined;
 
   constructor(reactor: RoomHost, input: ReadlineInterface) {
     super(reactor, input);
+    this.watcher = reactor.watcher;
     // Input from a fast pipe would otherwise pile up here, line after
     // line, however slowly the loop takes them.
     input.on('line', () => {
@@ -277,6 +312,7 @@ export class RoomConsole extends Console {
   override readLine(): string | null {
     const line = super.readLine();
     if (line !== null) this.waitingLines -= 1;
+    this.watcher?.took(this, line !== null ? 'a line' : this.failure !== undefined ? 'cannot be read' : 'end of input');
     return line;
   }
 

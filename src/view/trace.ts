@@ -7,9 +7,13 @@
 //
 // A `--trace` line reads:
 //
-//   round 7: select(in: server stdin alice@127.0.0.1 bob@127.0.0.1; out: -) -> readable: alice@127.0.0.1 | alice@127.0.0.1: a line, sent to 1
+//   round 7: select(in: server stdin alice@127.0.0.1 bob@127.0.0.1; out: -) -> readable: alice@127.0.0.1 | alice@127.0.0.1: a message, sent to bob@127.0.0.1
 //
-// what select() was given (by name), what came back, and what the round did.
+// what select() was given (by name), what came back, and what the loop did
+// with it. The loop itself says nothing of this: the room's sources tell
+// the recorder what the loop took from each (a connection, a line, a
+// message, an end) and what it then wrote and closed, and the recorder
+// puts each take and what followed it into one action.
 
 /** What the recipe keeps, as the loop left it after a round. */
 export interface LoopState {
@@ -55,6 +59,24 @@ const NAMES_KEPT = 64;
  * round the view sends: this keeps each round's record a bounded size. */
 export const ACTIONS_KEPT = 100;
 
+/** One take and what the loop did after it, until the next take. */
+interface Take {
+  source: unknown;
+  /** How the source was called when the loop took from it. */
+  name: string;
+  /** What was taken: 'a message', 'end of stream', 'accepted connection 3 from ...'. */
+  what: string;
+  /** Frames written back to the source, and to others (the first of them kept, to be named). */
+  answered: number;
+  sent: number;
+  firstSentTo: unknown;
+  /** Connections closed, the source among them or not. */
+  closed: unknown[];
+  /** What became of others meanwhile: 'bob@127.0.0.1 congested'. */
+  notes: string[];
+  stopping: boolean;
+}
+
 export class RoundRecorder {
   private round = 0;
   private current: Round | undefined;
@@ -67,6 +89,12 @@ export class RoundRecorder {
   private working = false;
   /** Lines said meanwhile, written once the round has been shown. */
   private readonly held: (() => void)[] = [];
+  /** The loop's last take this round, and what has followed it; undefined
+   * before the first, and once it is past what a round keeps. */
+  private take: Take | undefined;
+  /** The last action kept this round, and how many takes in a row it stands for. */
+  private lastAction: string | undefined;
+  private repeats = 0;
 
   constructor(
     /** How a source is called: server, stdin, alice@127.0.0.1... */
@@ -97,8 +125,9 @@ export class RoundRecorder {
     this.listeners.push(listener);
   }
 
-  /** Before select(): what it is asked to watch. */
+  /** Before select(): the last round is done, and this is what select() is asked to watch. */
   selecting(inputs: readonly unknown[], outputs: readonly unknown[]): void {
+    this.done();
     this.round += 1;
     this.calledAt = performance.now();
     this.current = {
@@ -133,24 +162,88 @@ export class RoundRecorder {
     this.working = true;
   }
 
-  /** What the round did, in a few words. */
-  did(action: string): void {
+  /** The loop took something from a source: an action begins. Past the
+   * actions a round keeps, it is only counted, and nothing is named. */
+  took(source: unknown, what: string): void {
     const round = this.current;
-    if (round === undefined) return;
+    if (!this.working || round === undefined) return;
+    this.endTake();
     round.actionCount = (round.actionCount ?? 0) + 1;
-    if (round.actions.length < ACTIONS_KEPT) round.actions.push(action);
+    if (round.actions.length >= ACTIONS_KEPT) return;
+    const name = this.nameOf(source);
+    this.take = { source, name, what, answered: 0, sent: 0, firstSentTo: undefined, closed: [], notes: [], stopping: false };
+  }
+
+  /** The loop wrote a frame to a connection. */
+  wrote(connection: unknown): void {
+    const take = this.take;
+    if (take === undefined) return;
+    if (connection === take.source) take.answered += 1;
+    else if (take.sent++ === 0) take.firstSentTo = connection;
+  }
+
+  /** The loop closed a connection. */
+  closed(connection: unknown): void {
+    this.take?.closed.push(connection);
+  }
+
+  /** Something became of a source meanwhile ('congested'). */
+  noted(source: unknown, what: string): void {
+    this.take?.notes.push(`${this.nameOf(source)} ${what}`);
+  }
+
+  /** The loop was told to stop. */
+  interrupted(): void {
+    if (this.take !== undefined) this.take.stopping = true;
   }
 
   /** After the round: hands it to everyone listening. Nothing, if no round
    * is working (its end was already told). */
   done(): void {
     if (!this.working) return;
+    this.endTake();
+    this.lastAction = undefined;
     const round = this.current!;
     round.workedMs = Math.round(performance.now() - this.returnedAt);
     if (this.wantsState && this.snapshot) round.state = this.snapshot();
     for (const listener of this.listeners) listener(round);
     this.working = false;
     for (const write of this.held.splice(0)) write();
+  }
+
+  /** The take so far becomes an action, in a few words: the same words as
+   * the action before count it again (`stdin: a line, sent to server ×3`). */
+  private endTake(): void {
+    const take = this.take;
+    if (take === undefined) return;
+    this.take = undefined;
+    const action = this.describe(take);
+    const round = this.current!;
+    if (action === this.lastAction) {
+      this.repeats += 1;
+      round.actions[round.actions.length - 1] = `${action} ×${this.repeats}`;
+      round.actionCount! -= 1;
+      return;
+    }
+    this.lastAction = action;
+    this.repeats = 1;
+    round.actions.push(action);
+  }
+
+  private describe(take: Take): string {
+    const parts = [`${take.name}: ${take.what}`];
+    if (take.answered > 0) parts.push(take.answered === 1 ? 'answered' : `answered (${take.answered} frames)`);
+    const closedItself = take.closed.includes(take.source);
+    // A connection that joined has a name now; one that left has lost it.
+    if (!closedItself) {
+      const now = this.nameOf(take.source);
+      if (now !== take.name) parts.push(`now ${now}`);
+    }
+    for (const connection of take.closed) parts.push(connection === take.source ? 'closed' : `closed ${this.nameOf(connection)}`);
+    if (take.sent > 0) parts.push(`sent to ${take.sent === 1 ? this.nameOf(take.firstSentTo) : take.sent}`);
+    parts.push(...take.notes);
+    if (take.stopping) parts.push('stopping');
+    return parts.join(', ');
   }
 
   private names(sources: readonly unknown[]): string[] {

@@ -246,6 +246,8 @@ const EMPTY = Buffer.alloc(0);
 /** What `send` and `receive` need of a connection. */
 export interface Channel {
   write(data: Buffer): void;
+  /** The next whole frame's pickle from the inbox, if one is there. */
+  nextFrame(): Buffer | undefined;
   readonly inbox: FrameDecoder;
   /** The peer closed its side of the stream. */
   readonly ended: boolean;
@@ -266,7 +268,7 @@ export function send(channel: Channel, message: string, shape: PickleShape = 'st
  * waits. Throws ProtocolError for a malformed frame and the socket's own
  * error for a broken connection. */
 export function receive(channel: Channel): DecodedPickle | null {
-  const data = channel.inbox.next(); //    size = ntohl(struct.unpack("L", channel.recv(8))[0]); data = channel.recv(size)
+  const data = channel.nextFrame(); //      size = ntohl(struct.unpack("L", channel.recv(8))[0]); data = channel.recv(size)
   if (data !== undefined) return decodePickle(data); // return pickle.loads(data)
   if (channel.error !== undefined) throw channel.error;
   if (!channel.ended) throw new Error('receive() on a channel with nothing to read');
