@@ -48,6 +48,7 @@ const SHOWS: (RegExp | null)[] = [
   /Chat server: \d+ hung up/, // 7.
   /IndexError: list index out of range/, // 8.
   /\[bot@127\.0\.0\.1\]> \[bot@127\.0\.0\.1\]> /, // 9.
+  /ValueError: file descriptor cannot be a negative integer \(-1\)/, // 16.
 ];
 
 /** Loaded by every Python the blocks start (Python imports `sitecustomize`
