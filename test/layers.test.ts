@@ -65,10 +65,24 @@ describe('the layers, in the import graph of src/', () => {
   });
 
   test("the room's reactor and its layers know the loop view only by the interfaces they are handed", () => {
-    for (const file of ['reactor', 'sources', 'flow', 'outbox', 'gather', 'alarm'].map((name) => `src/room/${name}.ts`)) {
+    for (const file of ['reactor', 'sources', 'watcher', 'policy', 'flow', 'outbox', 'gather', 'alarm'].map((name) => `src/room/${name}.ts`)) {
       const view = [...reachable(file)].filter((target) => target.startsWith('src/view/'));
       assert.deepEqual(view, [], file);
     }
+  });
+
+  test('the loops say nothing of the trace: what a round did is told by the sources, and no line of the server or the client records it', () => {
+    // What --trace, --record and the loop view show comes from src/room/watcher.ts's watcher, told by the
+    // reactor, the sources and the policy; the recipe's lines stay free of it.
+    const told = /\b(trace|recorder|watcher)\??\.(did|took|wrote|closed|noted|done|selecting|selected)\(/;
+    for (const file of ['src/room/server.ts', 'src/room/client.ts']) {
+      const lines = readRepositoryFile(file).split('\n');
+      assert.deepEqual(
+        lines.flatMap((line, at) => (told.test(line) ? [`${file}:${at + 1}: ${line.trim()}`] : [])),
+        [],
+      );
+    }
+    assert.ok(told.test('this.trace?.did(`alice: a line`);'), 'the pattern finds such a call');
   });
 
   test('a circle would be found', () => {
