@@ -187,6 +187,18 @@ describe('reassembling frames', () => {
     assert.equal(decoder.incomplete, true);
     assert.equal(decoder.framesStarted, 3, 'taking does not count again');
   });
+
+  test('an inbox whose small frames are all taken keeps no buffer for them', () => {
+    // 10,000 connections that each sent their name and went quiet, as in a join storm.
+    const decoders = Array.from({ length: 10_000 }, () => new FrameDecoder());
+    const before = process.memoryUsage().arrayBuffers;
+    for (const decoder of decoders) {
+      decoder.push(frame('NAME: alice'));
+      assert.equal(decodePickle(decoder.next()!).text, 'NAME: alice');
+    }
+    const heldPerInbox = (process.memoryUsage().arrayBuffers - before) / decoders.length;
+    assert.ok(heldPerInbox < 1024, `each inbox holds ${heldPerInbox} bytes of buffers`);
+  });
 });
 
 describe('receive', () => {
