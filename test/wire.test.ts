@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { decodePickle } from '../src/wire/pickle.js';
 import { FrameDecoder, frame, HEADER_SIZE, ProtocolError, receive, send, type Channel } from '../src/wire/wire.js';
 import { loadPickleFixtures } from './helpers/fixtures.js';
@@ -187,6 +189,24 @@ describe('reassembling frames', () => {
     assert.equal(decoder.next(), undefined);
     assert.equal(decoder.incomplete, true);
     assert.equal(decoder.framesStarted, 3, 'taking does not count again');
+  });
+
+  test('an inbox whose small frames are all taken keeps no buffer for them', () => {
+    // 10,000 connections that each sent their name and went quiet, as in a join storm.
+    const decoders = Array.from({ length: 10_000 }, () => new FrameDecoder());
+    const name = frame('NAME: alice');
+    // What is kept, not what awaits the collector: V8's gc(), exposed for this.
+    setFlagsFromString('--expose-gc');
+    const collectGarbage = runInNewContext('gc') as () => void;
+    collectGarbage();
+    const before = process.memoryUsage().arrayBuffers;
+    for (const decoder of decoders) {
+      decoder.push(name);
+      assert.equal(decodePickle(decoder.next()!).text, 'NAME: alice');
+    }
+    collectGarbage();
+    const heldPerInbox = (process.memoryUsage().arrayBuffers - before) / decoders.length;
+    assert.ok(heldPerInbox < 1024, `each inbox holds ${heldPerInbox} bytes of buffers`);
   });
 });
 

@@ -39,6 +39,7 @@ const GATHER_MS = 8;
 
 /** What an outbox belongs to: a connection, which writes it out (./sources.ts). */
 export interface Flushable {
+  /** Called even once the connection has closed: then it writes nothing. */
   flush(): void;
 }
 
@@ -46,7 +47,13 @@ export interface Flushable {
 export class Outboxes {
   /** Where every outbox starts, until they next leave. */
   private start = emptyOutbox();
-  private readonly written = new Set<Flushable>();
+  /** Who was written, each once (`append` adds a connection at its first
+   * write), in `written[0]` to `written[writtenCount - 1]`. Not a Set, nor
+   * an array made anew: refilled with every client at each flush, either
+   * grows its table anew each time, and in a room of 10,000 those tables
+   * outlive the young generation while the outboxes gather. */
+  private readonly written: (Flushable | undefined)[] = [];
+  private writtenCount = 0;
   /** `gatherBytes`: the most a busy round's outbox holds before it leaves. */
   constructor(private readonly gatherBytes = GATHER_BYTES) {}
 
@@ -58,8 +65,8 @@ export class Outboxes {
    * `data` written after it. */
   append(connection: Flushable, last: OutboxStep | undefined, data: Buffer): OutboxStep {
     if (last === undefined) {
-      if (this.written.size === 0) this.since = performance.now();
-      this.written.add(connection);
+      if (this.writtenCount === 0) this.since = performance.now();
+      this.written[this.writtenCount++] = connection;
     }
     const step = nextStep(last ?? this.start, data);
     if (step.bytes > this.largest) this.largest = step.bytes;
@@ -70,22 +77,23 @@ export class Outboxes {
    * unless `moreReady` (the next round has work already) and they have not
    * gathered long enough. */
   roundOver(moreReady: boolean): void {
-    if (this.written.size === 0) return;
+    if (this.writtenCount === 0) return;
     if (moreReady && this.largest < this.gatherBytes && performance.now() - this.since < GATHER_MS) return;
     this.flush();
   }
 
   /** What each connection was written leaves in one write, and the next
-   * outboxes start from a new list. */
+   * outboxes start from a new list. (A connection closed since its write
+   * is flushed too: its flush() writes nothing.) */
   flush(): void {
-    for (const connection of this.written) connection.flush();
-    this.written.clear();
+    const { written } = this;
+    for (let i = 0; i < this.writtenCount; i++) {
+      written[i]!.flush();
+      written[i] = undefined;
+    }
+    this.writtenCount = 0;
     this.start = emptyOutbox();
     this.largest = 0;
-  }
-
-  forget(connection: Flushable): void {
-    this.written.delete(connection);
   }
 }
 

@@ -147,7 +147,6 @@ export class RoomReactor extends Reactor {
 
   /** A connection closed: nothing more is written to it or read from it. */
   forget(connection: RoomConnection): void {
-    this.outboxes.forget(connection);
     this.flow.forget(connection);
   }
 

@@ -219,7 +219,7 @@ export class RoomConnection extends Connection {
   flush(): void {
     const outbox = this.outbox;
     this.outbox = undefined;
-    if (outbox === undefined || !this.socket.writable) return;
+    if (outbox === undefined || this.closed || !this.socket.writable) return;
     // One buffer, one write() and one system call, however many messages
     // the round wrote: handing Node many small buffers costs more, per
     // buffer, than copying them into one. Connections written the same
