@@ -197,6 +197,30 @@ describe('scripts/client.ts in a terminal', () => {
   });
 });
 
+describe('scripts/client.ts in a terminal, at Ctrl-D', () => {
+  test('Ctrl-D on an empty line: the line typed before it is relayed, the prompt goes and does not come back, and the client exits 0', { skip }, async (t) => {
+    const chat = await startServer();
+    t.after(() => chat.stop());
+    const bob = await RawClient.join(chat.port, 'bob');
+    const terminal = new Terminal(['--name', 'alice', '--port', String(chat.port)], 100);
+    t.after(() => terminal.kill());
+    assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+    await terminal.waitFor('the prompt', (lines) => lines.includes('[alice@127.0.0.1]>'));
+    terminal.type('last words');
+    terminal.keys('Enter');
+    assert.equal(await bob.next(), '\n#[alice@127.0.0.1]>>last words');
+    terminal.keys('C-d');
+    assert.equal(await bob.next(), '\n(Now hung up: Client from alice@127.0.0.1)');
+    const lines = await terminal.waitFor('the exit status', (lines) => lines.some((line) => line.startsWith('exit status')));
+    assert.ok(lines.includes('exit status 0'), lines.join('\n'));
+    assert.deepEqual(
+      lines.filter((line) => line.startsWith('[alice@127.0.0.1]>')),
+      ['[alice@127.0.0.1]> last words'],
+      `no prompt after Ctrl-D:\n${lines.join('\n')}`,
+    );
+  });
+});
+
 describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped over rows, wide, edited, resized or suspended', () => {
   let chat: Awaited<ReturnType<typeof startServer>>;
   let bob: RawClient;

@@ -58,6 +58,9 @@ export class TerminalScreen implements Screen {
   /** showPrompt() has set readline's prompt: a redraw of readline's own
    * draws it. */
   private promptSet = false;
+  /** Ctrl-D closed readline: nothing more is typed, so no prompt is shown
+   * (the one shown is taken off, as the input it offered has ended). */
+  private inputClosed = false;
   /** The width readline last drew the line at: the output's, before the
    * latest resize. */
   private drawnWidth: number;
@@ -73,6 +76,10 @@ export class TerminalScreen implements Screen {
     output.prependListener('resize', () => this.resized());
     // Before readline's own 'keypress' listener, which may redraw the line.
     input.prependListener('keypress', () => this.learnSize());
+    readline.on('close', () => {
+      this.inputClosed = true;
+      this.erasePrompt();
+    });
     // With a listener, readline leaves Ctrl-Z to it (its own would stop
     // this process alone, and leave the keyboard deaf after `fg`).
     readline.on('SIGTSTP', () => this.suspend());
@@ -86,6 +93,11 @@ export class TerminalScreen implements Screen {
   }
 
   showPrompt(prompt: string): void {
+    // After Ctrl-D the client waits for the server to take its last lines.
+    // A prompt then would be a lie, and Node 20's prompt() resumes a closed
+    // readline's input: reading the terminal again, the process would never
+    // exit.
+    if (this.inputClosed) return;
     this.learnSize();
     this.readline.setPrompt(prompt);
     // prompt(true) draws the prompt and the line typed so far, and puts the
@@ -213,7 +225,7 @@ export class TerminalScreen implements Screen {
       this.learnSize();
       // Unless a round has drawn it again already, after a message that
       // came in while stopped.
-      if (!this.promptShown && this.promptSet) {
+      if (!this.promptShown && this.promptSet && !this.inputClosed) {
         this.readline.prompt(true);
         this.promptShown = true;
       }
