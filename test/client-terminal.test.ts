@@ -221,6 +221,31 @@ describe('scripts/client.ts in a terminal, at Ctrl-D', () => {
   });
 });
 
+describe('scripts/client.ts --trace in a terminal', () => {
+  test("a round's trace line goes above the half-typed line, as a message does", { skip }, async (t) => {
+    const chat = await startServer();
+    t.after(() => chat.stop());
+    const bob = await RawClient.join(chat.port, 'bob');
+    const terminal = new Terminal(['--name', 'alice', '--port', String(chat.port), '--trace'], 100);
+    t.after(() => terminal.kill());
+    assert.equal(await bob.next(), '\n(Connected: New client (2) from alice@127.0.0.1)');
+    const prompt = '[alice@127.0.0.1]> ';
+    terminal.type('half a line');
+    await terminal.waitFor('the half-typed line', (lines) => lines.includes(`${prompt}half a line`));
+    bob.send('hello from bob');
+    const lines = await terminal.waitFor(
+      'the round and the message',
+      (lines) => lines.some((line) => line.endsWith('| server: a message')) && lines.includes('#[bob@127.0.0.1]>>hello from bob'),
+    );
+    assert.equal(lines.filter((line) => line.includes('half a line')).length, 1, lines.join('\n'));
+    assert.equal(lines.filter((line) => line !== '').at(-1), `${prompt}half a line`, lines.join('\n'));
+    assert.ok(
+      lines.every((line) => !/\S.*round \d+:/.test(line)),
+      `no trace line glued to another:\n${lines.join('\n')}`,
+    );
+  });
+});
+
 describe('scripts/client.ts in a terminal: the half-typed line survives, wrapped over rows, wide, edited, resized or suspended', () => {
   let chat: Awaited<ReturnType<typeof startServer>>;
   let bob: RawClient;

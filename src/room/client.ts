@@ -135,7 +135,10 @@ export class ChatClient {
       : new PlainScreen(options.output, options.errors);
     this.screen = screen;
     if (trace && recorder) {
-      recorder.onRound((round) => trace(formatRound(round)));
+      // In a terminal a round's line goes above the line being typed, as a
+      // message does (both go to stderr there: `trace` is a writer to it).
+      const show = terminal ? (line: string) => screen.printError(line) : trace;
+      recorder.onRound((round) => show(formatRound(round)));
       // What a round prints waits for that round's trace line, so that the
       // two read in the order things happened.
       this.screen = afterEachRound(screen, recorder);
