@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { frame } from '../src/wire/wire.js';
+import { header } from './helpers/frames.js';
 import { ChildProgram, firstFrame, handMadeServer, RawClient, ROOT, startServerProgram } from './helpers/chat.js';
 import { NO_SH, NO_SIGNALS } from './helpers/system.js';
 
@@ -41,6 +42,28 @@ describe('--trace', () => {
     await program.exited;
   });
 
+  test('the trace says what the loop did when it was not a plain relay: a refusal, a line not relayed, a frame over the limit', async () => {
+    const { program, port } = await startServerProgram(['--trace', '--max-frame-size', '200']);
+    const alice = await RawClient.join(port, 'alice');
+    await program.errorLine(/now alice/);
+    const impostor = await RawClient.connect(port);
+    impostor.send('NAME: alice');
+    assert.equal(await impostor.expectRefused(), 'the name "alice" is in use');
+    assert.match(await program.errorLine(/readable: connection 2 /), /\| connection 2: a message, answered \(2 frames\), closed$/);
+    alice.send('x'.repeat(190));
+    assert.match((await alice.next()) ?? '', /^\n\(Not relayed: /);
+    assert.match(await program.errorLine(/readable: alice/), /\| alice@127\.0\.0\.1: a message, answered$/);
+    const bob = await RawClient.join(port, 'bob');
+    await program.errorLine(/now bob/);
+    bob.writeRaw(header(300));
+    assert.match(
+      await program.errorLine(/readable: bob/),
+      /\| bob@127\.0\.0\.1: a bad frame \(frame of 300 bytes is over the limit of 200\), answered, closed, sent to alice@127\.0\.0\.1$/,
+    );
+    program.stopByConsole();
+    await program.exited;
+  });
+
   test('a signal while select() waits ends the round with nothing readable', { skip: NO_SIGNALS }, async () => {
     const { program, port } = await startServerProgram(['--trace']);
     const alice = await RawClient.join(port, 'alice');
@@ -48,7 +71,7 @@ describe('--trace', () => {
     program.child.kill('SIGINT');
     assert.match(
       await program.errorLine(/interrupted/),
-      /^round \d+: select\(in: server stdin alice@127\.0\.0\.1; out: -\) -> readable: - \| \(interrupted or timed out\)$/,
+      /^round \d+: select\(in: server stdin alice@127\.0\.0\.1; out: -\) -> readable: - \| interrupted, stopping$/,
     );
     await program.exited;
     alice.end();
@@ -80,7 +103,7 @@ describe('--trace', () => {
     assert.ok(at(/^round \d+: .*server: accepted connection 2 from/) < at(/^Chat server: got connection 2 from/), said.join('\n'));
     assert.ok(at(/^round \d+: .*bob@127\.0\.0\.1: end of stream, closed, sent to alice@127\.0\.0\.1$/) < at(/^Chat server: 2 hung up$/), said.join('\n'));
     // A signal comes while select() waits: said at once, before the round it ends.
-    assert.ok(at(/^Shutting down server\.\.\.$/) < at(/^round \d+: .*\(interrupted or timed out\)$/), said.join('\n'));
+    assert.ok(at(/^Shutting down server\.\.\.$/) < at(/^round \d+: .*\| interrupted, stopping$/), said.join('\n'));
   });
 
   test("the client's trace and what it prints read in the order things happened, in one terminal", { skip: NO_ONE_PIPE }, async () => {

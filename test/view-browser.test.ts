@@ -37,7 +37,7 @@ function classRound(round: number): Round {
     readableCount: 1,
     writable: [],
     writableCount: 0,
-    actions: [`${names[round % 200]}: a message, sent to 199`],
+    actions: [`${names[round % 200]}: a message, sent to 199 others`],
     waitedMs: 3,
     workedMs: 1,
     heldMs: 0,
@@ -253,7 +253,7 @@ describe('the loop view in Chromium', { skip }, () => {
       // Ten of them talk, 50 lines a second in all; the others only listen.
       let line = 0;
       talking = setInterval(() => clients[line % 10]!.send(`line ${line++}`), 20);
-      await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a message, sent to 199'))`);
+      await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a message, sent to 199 others'))`);
       const answered: number[] = [];
       for (const [button, state] of [
         ['pause', 'held'],

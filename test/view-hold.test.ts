@@ -142,14 +142,14 @@ describe('a held loop steps as the recipe', () => {
     assert.equal(await carol.next(), '\n#[alice@127.0.0.1]>>A1');
     assert.equal(await carol.next(), '\n#[bob@127.0.0.1]>>B1');
     await until('held after one round', () => hold.holdsLoop && rounds.length === before + 1);
-    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a message, sent to 2', 'bob@127.0.0.1: a message, sent to 2']);
+    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a message, sent to 2 others', 'bob@127.0.0.1: a message, sent to 2 others']);
     assert.equal(carol.messages.pending.length, 0, 'A2 waits for the next round');
 
     // A2 stayed in alice's inbox: select() reports her readable again.
     hold.step();
     assert.equal(await carol.next(), '\n#[alice@127.0.0.1]>>A2');
     await until('held after the second round', () => hold.holdsLoop && rounds.length === before + 2);
-    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a message, sent to 2']);
+    assert.deepEqual(rounds.at(-1)!.actions, ['alice@127.0.0.1: a message, sent to 2 others']);
     assert.deepEqual(await Promise.all([bob.next(), bob.next()]), ['\n#[alice@127.0.0.1]>>A1', '\n#[alice@127.0.0.1]>>A2']);
     assert.equal(await alice.next(), '\n#[bob@127.0.0.1]>>B1');
   });

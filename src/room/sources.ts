@@ -14,6 +14,7 @@
 import type { Server, Socket } from 'node:net';
 import type { Interface as ReadlineInterface } from 'node:readline';
 import { Connection, Console, Listener, type Reactor } from '../recipe/select.js';
+import { ProtocolError } from '../wire/wire.js';
 import { joinSteps, type Outboxes, type OutboxStep } from './outbox.js';
 import { startReadingNow, stopReadingNow } from './streams.js';
 import type { RoundWatcher } from './watcher.js';
@@ -172,7 +173,7 @@ export class RoomConnection extends Connection {
     try {
       frame = super.nextFrame();
     } catch (error) {
-      watcher.took(this, 'a malformed frame header');
+      watcher.took(this, `a bad frame (${error instanceof ProtocolError ? error.reason : String(error)})`);
       throw error;
     }
     watcher.took(this, frame !== undefined ? 'a message' : this.endTaken());

@@ -92,6 +92,8 @@ export class RoundRecorder {
   /** The loop's last take this round, and what has followed it; undefined
    * before the first, and once it is past what a round keeps. */
   private take: Take | undefined;
+  /** The loop was told to stop while select() waited: the round it answers says so. */
+  private interruptPending = false;
   /** The last action kept this round, and how many takes in a row it stands for. */
   private lastAction: string | undefined;
   private repeats = 0;
@@ -160,9 +162,11 @@ export class RoundRecorder {
     round.heldMs = heldMs;
     round.waitedMs = Math.max(0, Math.round(this.returnedAt - this.calledAt) - heldMs);
     this.working = true;
+    if (this.interruptPending) this.interrupted();
   }
 
-  /** The loop took something from a source: an action begins. Past the
+  /** The loop took something from a source (none: the loop was told
+   * something, not given it): an action begins. Past the
    * actions a round keeps, it is only counted, and nothing is named. */
   took(source: unknown, what: string): void {
     const round = this.current;
@@ -170,7 +174,7 @@ export class RoundRecorder {
     this.endTake();
     round.actionCount = (round.actionCount ?? 0) + 1;
     if (round.actions.length >= ACTIONS_KEPT) return;
-    const name = this.nameOf(source);
+    const name = source === undefined ? '' : this.nameOf(source);
     this.take = { source, name, what, answered: 0, sent: 0, firstSentTo: undefined, closed: [], notes: [], stopping: false };
   }
 
@@ -192,9 +196,13 @@ export class RoundRecorder {
     this.take?.notes.push(`${this.nameOf(source)} ${what}`);
   }
 
-  /** The loop was told to stop. */
+  /** The loop was told to stop: said with what it was doing, or on its own
+   * in the round select() answers. */
   interrupted(): void {
+    this.interruptPending = !this.working;
+    if (!this.working) return;
     if (this.take !== undefined) this.take.stopping = true;
+    else this.took(undefined, 'interrupted, stopping');
   }
 
   /** After the round: hands it to everyone listening. Nothing, if no round
@@ -231,16 +239,16 @@ export class RoundRecorder {
   }
 
   private describe(take: Take): string {
-    const parts = [`${take.name}: ${take.what}`];
+    const parts = [take.source === undefined ? take.what : `${take.name}: ${take.what}`];
     if (take.answered > 0) parts.push(take.answered === 1 ? 'answered' : `answered (${take.answered} frames)`);
     const closedItself = take.closed.includes(take.source);
     // A connection that joined has a name now; one that left has lost it.
-    if (!closedItself) {
+    if (!closedItself && take.source !== undefined) {
       const now = this.nameOf(take.source);
       if (now !== take.name) parts.push(`now ${now}`);
     }
     for (const connection of take.closed) parts.push(connection === take.source ? 'closed' : `closed ${this.nameOf(connection)}`);
-    if (take.sent > 0) parts.push(`sent to ${take.sent === 1 ? this.nameOf(take.firstSentTo) : take.sent}`);
+    if (take.sent > 0) parts.push(`sent to ${take.sent === 1 ? this.nameOf(take.firstSentTo) : `${take.sent} others`}`);
     parts.push(...take.notes);
     if (take.stopping) parts.push('stopping');
     return parts.join(', ');
@@ -251,11 +259,15 @@ export class RoundRecorder {
   }
 }
 
+/** What a round that did nothing says: select() timed out, to look at a
+ * deadline, and nothing was due. */
+export const NOTHING_DONE = '(timed out, nothing due)';
+
 /** A round as one `--trace` line. */
 export function formatRound(round: Round): string {
   const came = `readable: ${list(round.readable, round.readableCount)}${round.writableCount > 0 ? `, writable: ${list(round.writable, round.writableCount)}` : ''}`;
   const more = actionsLeftOut(round);
-  const did = round.actions.length > 0 ? round.actions.join('; ') + (more > 0 ? `; and ${more} more` : '') : '(interrupted or timed out)';
+  const did = round.actions.length > 0 ? round.actions.join('; ') + (more > 0 ? `; and ${more} more` : '') : NOTHING_DONE;
   return `round ${round.round}: select(in: ${list(round.inputs, round.inputCount)}; out: ${list(round.outputs, round.outputCount)}) -> ${came} | ${did}`;
 }
 

@@ -415,8 +415,11 @@ function locateSteps(): Record<string, number> {
     accept: 'this.accept(inputs)',
     handshake: 'private handshake(',
     broadcast: 'this.broadcast(msg, sock)',
+    refuse: 'private refuse(',
+    notRelayed: 'const tooLarge = this.tooLargeToSend(msg)',
     hangUp: 'private hangUp(',
     console: 'sock === this.console',
+    sighandler: 'sighandler = (): void',
     policy: 'this.policy.due(',
   };
   return Object.fromEntries(Object.entries(markers).map(([step, marker]) => [step, lines.findIndex((line) => line.includes(marker)) + 1]));
