@@ -51,6 +51,12 @@ function serverCpuMs(): number {
   return nanoseconds / 1e6;
 }
 
+/** The same for the server's main thread alone, where its JavaScript runs;
+ * the rest is V8's compiler and garbage collector threads and libuv's pool. */
+function serverMainThreadCpuMs(): number {
+  return Number(readFileSync(`/proc/${serverPid}/task/${serverPid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
 function serverPeakRssMb(): number {
   const status = readFileSync(`/proc/${serverPid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
@@ -218,6 +224,7 @@ function relay(firstSeq: number, messages: number): Promise<boolean> {
 
 async function main(): Promise<void> {
   let cpuBefore: number;
+  let mainThreadCpuBefore = 0;
   let startedAt: number;
   let complete: boolean;
   if (scenario === 'storm') {
@@ -225,6 +232,7 @@ async function main(): Promise<void> {
     // CLIENT reply and a notice for each of the clients after it.
     expected = clientCount + (clientCount * (clientCount - 1)) / 2;
     cpuBefore = serverCpuMs();
+    mainThreadCpuBefore = serverMainThreadCpuMs();
     startedAt = now();
     // Connections are opened far faster than they are answered, as in a
     // real storm: the server sees many joins in each round. (500 stays
@@ -271,6 +279,7 @@ async function main(): Promise<void> {
     delivered = 0;
     latencies.length = 0;
     cpuBefore = serverCpuMs();
+    mainThreadCpuBefore = serverMainThreadCpuMs();
     startedAt = now();
     deadline = startedAt + timeoutMs;
     if (scenario === 'idle') {
@@ -285,6 +294,7 @@ async function main(): Promise<void> {
   }
   const elapsedMs = now() - startedAt;
   const serverCpu = serverCpuMs() - cpuBefore;
+  const serverMainThreadCpu = serverMainThreadCpuMs() - mainThreadCpuBefore;
   latencies.sort((a, b) => a - b);
   const result = {
     scenario,
@@ -296,6 +306,7 @@ async function main(): Promise<void> {
     elapsedMs,
     messagesPerSecond: delivered / (elapsedMs / 1000),
     serverCpuMs: serverCpu,
+    serverMainThreadCpuMs: serverMainThreadCpu,
     serverCpuUsPerMessage: delivered > 0 ? (serverCpu * 1000) / delivered : null,
     coldCpuUsPerMessage,
     p50Ms: percentile(latencies, 50),

@@ -71,28 +71,43 @@ export class Flow {
   }
 
   /** Called by select() as it starts. Node reads from exactly the watched
-   * connections that have room: an inbox below half the high-water mark
-   * (or holding only part of a frame, which only more bytes can finish),
-   * and input kept below the budget. A console is read while watched and
-   * not too many lines ahead. */
+   * connections that have room (`hasRoom`) while the input kept is below
+   * the budget. A console is read while watched and not too many lines
+   * ahead.
+   *
+   * Like the kernel's select(), this looks once at every input it is given,
+   * and while nothing changes it only reads two fields of each. The
+   * connections no longer watched are looked for only when there are some:
+   * when fewer watched connections are read than Node reads in all. */
   watch(inputs: readonly Source[]): void {
     this.countTaken();
     const watchCount = ++this.watchCount;
     const underBudget = this.bytes < this.inputBudget;
     this.overBudget = !underBudget;
+    let watchedAndReading = 0;
     for (const source of inputs) {
-      if (source instanceof RoomConsole) source.watchedInRound = watchCount;
-      if (!(source instanceof RoomConnection)) continue;
-      const connection = source;
-      connection.watchedInRound = watchCount;
-      const { inbox } = connection;
-      const hasRoom = !inbox.ready || inbox.bufferedBytes < this.inboxHighWater / 2;
-      if (!connection.reading && underBudget && hasRoom && !connection.closed) this.startReading(connection);
+      if (source instanceof RoomConnection) {
+        if (source.watchedInRound === watchCount) continue; // listed twice
+        source.watchedInRound = watchCount;
+        if (!source.reading && underBudget && this.hasRoom(source)) this.startReading(source);
+        if (source.reading) watchedAndReading += 1;
+      } else if (source instanceof RoomConsole) {
+        source.watchedInRound = watchCount;
+      }
     }
-    for (const connection of this.reading) {
-      if (connection.watchedInRound !== watchCount) this.stopReading(connection);
+    if (watchedAndReading < this.reading.size) {
+      for (const connection of this.reading) {
+        if (connection.watchedInRound !== watchCount) this.stopReading(connection);
+      }
     }
     for (const stdin of this.consoles) stdin.watched(stdin.watchedInRound === watchCount);
+  }
+
+  /** The inbox can take more: below half the high-water mark, or holding
+   * only part of a frame (which only more bytes can finish). */
+  private hasRoom(connection: RoomConnection): boolean {
+    const { inbox } = connection;
+    return !connection.closed && (!inbox.ready || inbox.bufferedBytes < this.inboxHighWater / 2);
   }
 
   /** select() reports these readable: the loop will take from their inboxes. */

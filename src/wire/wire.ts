@@ -15,10 +15,11 @@ export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024;
 
 /** One whole frame (header and pickle) for a message in the peer's form, ready to write. */
 export function frame(message: string, shape: PickleShape = 'str', stringType: StringType = 'unicode'): Buffer {
-  const data = encodePickle(message, shape, stringType); // data = pickle.dumps(msg)
-  const size = Buffer.alloc(HEADER_SIZE); //                size = struct.pack("L", socket.htonl(len(data)))
-  size.writeUInt32BE(data.length, 0);
-  return Buffer.concat([size, data], HEADER_SIZE + data.length);
+  // The recipe's channel.send(size) and channel.send(data), in one buffer.
+  const framed = encodePickle(message, shape, stringType, HEADER_SIZE); // data = pickle.dumps(msg)
+  framed.writeUInt32BE(framed.length - HEADER_SIZE, 0); //                size = struct.pack("L", socket.htonl(len(data)))
+  framed.writeUInt32BE(0, 4);
+  return framed;
 }
 
 /** Limits a FrameDecoder applies to the frames it reassembles. */
