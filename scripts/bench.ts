@@ -70,6 +70,9 @@ interface Result {
   elapsedMs: number;
   messagesPerSecond: number;
   serverCpuMs: number;
+  /** The part of it on the main thread, where the server's JavaScript runs:
+   * the rest is V8 compiling it and collecting garbage, on threads of its own. */
+  serverMainThreadCpuMs: number;
   serverCpuUsPerMessage: number | null;
   /** The same, in the first of the unmeasured warm-up passes. */
   coldCpuUsPerMessage: number | null;
@@ -235,6 +238,7 @@ interface Summary {
   cpuUsPerMessage: Spread;
   coldCpuUsPerMessage: number | null;
   serverCpuMs: number | null;
+  mainThreadCpuMs: number | null;
   p50: Spread;
   p99: Spread;
   max: number | null;
@@ -253,6 +257,7 @@ function summarize(results: Result[]): Summary {
     cpuUsPerMessage: spread(complete.map((r) => r.serverCpuUsPerMessage)),
     coldCpuUsPerMessage: median(complete.map((r) => r.coldCpuUsPerMessage)),
     serverCpuMs: median(complete.map((r) => r.serverCpuMs)),
+    mainThreadCpuMs: median(complete.map((r) => r.serverMainThreadCpuMs)),
     p50: spread(complete.map((r) => r.p50Ms)),
     p99: spread(complete.map((r) => r.p99Ms)),
     max: median(complete.map((r) => r.maxMs)),
@@ -324,7 +329,21 @@ async function main(): Promise<void> {
 
 /** With `cold`, every figure is a cold one: no column apart for them. */
 function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>, cold: boolean): void {
-  const header = ['scenario', 'server', 'complete', 'msgs/s', 'CPU µs/msg', 'cold µs/msg', 'CPU ms', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'elapsed ms'];
+  const header = [
+    'scenario',
+    'server',
+    'complete',
+    'msgs/s',
+    'CPU µs/msg',
+    'cold µs/msg',
+    'CPU ms',
+    'main-thread ms',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'peak RSS MB',
+    'elapsed ms',
+  ];
   const rows: string[][] = [];
   for (const [name, byServer] of summaries) {
     for (const server of ['before', 'project', 'plain', 'python'] as const) {
@@ -338,6 +357,7 @@ function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>
         withSpread(s.cpuUsPerMessage, 2),
         format(s.coldCpuUsPerMessage, 2),
         format(s.serverCpuMs, 0),
+        format(s.mainThreadCpuMs, 0),
         withSpread(s.p50, 2),
         withSpread(s.p99, 2),
         format(s.max, 2),
@@ -355,6 +375,7 @@ function printTable(summaries: Map<string, Partial<Record<ServerName, Summary>>>
       ratioOf(a.cpuUsPerMessage, b.cpuUsPerMessage),
       format(ratio(a.coldCpuUsPerMessage, b.coldCpuUsPerMessage), 2),
       format(ratio(a.serverCpuMs, b.serverCpuMs), 2),
+      format(ratio(a.mainThreadCpuMs, b.mainThreadCpuMs), 2),
       ratioOf(a.p50, b.p50),
       ratioOf(a.p99, b.p99),
       format(ratio(a.max, b.max), 2),

@@ -295,6 +295,49 @@ describe("the room's reactor: what its layers add", () => {
     assert.equal(handed.get(b), handed.get(a));
   });
 
+  test('Node reads exactly the connections select() watches, when one of them gives its place in a list as long to another source, and when it is watched again', async (t) => {
+    const peers: Socket[] = [];
+    const second = createServer();
+    t.after(() => {
+      for (const each of peers) each.destroy();
+      second.close();
+    });
+    const a = await acceptPeer();
+    peers.push(peer);
+    const b = await acceptPeer();
+    peers.push(peer);
+    const otherListener = reactor.listen(second);
+    const reading = (connection: RoomConnection) => [connection.reading, (connection.socket as unknown as { _handle: { reading: boolean } })._handle.reading];
+    await reactor.select([listener, a, b], [], 0);
+    assert.deepEqual(
+      [reading(a), reading(b)],
+      [
+        [true, true],
+        [true, true],
+      ],
+    );
+    await reactor.select([listener, a, otherListener], [], 0);
+    assert.deepEqual(
+      [reading(a), reading(b)],
+      [
+        [true, true],
+        [false, false],
+      ],
+      'b is no longer watched',
+    );
+    await reactor.select([listener, a, b], [], 0);
+    assert.deepEqual(
+      [reading(a), reading(b)],
+      [
+        [true, true],
+        [true, true],
+      ],
+      'b is watched again',
+    );
+    peer.write(frame('from b'));
+    assert.deepEqual((await reactor.select([listener, a, b], [], 5_000))[0], [b]);
+  });
+
   test('a socket no longer read for a full inbox is read again once the loop has caught up', async () => {
     reactor = new RoomReactor({ makeInbox: () => new FrameDecoder(), inboxHighWater: 1024 });
     listener = reactor.listen(server);

@@ -44,6 +44,12 @@ export class Flow {
   overBudget = false;
   /** Connections Node is reading from. */
   private readonly reading = new Set<RoomConnection>();
+  /** Open connections Node is not reading from: new ones, and the ones
+   * stopped. While there are none, and select() watches the very inputs
+   * the last look saw with the budget as it was, no read needs starting or
+   * stopping, and watch() looks at nothing. */
+  private readonly notReading = new Set<RoomConnection>();
+  private lastLook: { inputs: Source[]; underBudget: boolean } = { inputs: [], underBudget: true };
   private readonly consoles: RoomConsole[] = [];
   /** Connections select() reported readable: the loop has taken from their
    * inboxes since, and what they keep is counted again next time. */
@@ -75,15 +81,32 @@ export class Flow {
    * the budget. A console is read while watched and not too many lines
    * ahead.
    *
-   * Like the kernel's select(), this looks once at every input it is given,
-   * and while nothing changes it only reads two fields of each. The
-   * connections no longer watched are looked for only when there are some:
-   * when fewer watched connections are read than Node reads in all. */
+   * The kernel's select() looks at every descriptor it is given; here a
+   * round of a busy loop, watching what it watched last round with every
+   * connection read, checks only that it is so (`sameSources`). Otherwise
+   * each input is looked at once, and the connections no longer watched
+   * are looked for only when there are some: when fewer watched
+   * connections are read than Node reads in all. */
   watch(inputs: readonly Source[]): void {
     this.countTaken();
-    const watchCount = ++this.watchCount;
     const underBudget = this.bytes < this.inputBudget;
     this.overBudget = !underBudget;
+    const last = this.lastLook;
+    if (this.notReading.size > 0 || underBudget !== last.underBudget || !sameSources(inputs, last.inputs)) {
+      this.look(inputs, underBudget);
+      this.lastLook = { inputs: [...inputs], underBudget };
+    }
+    for (const stdin of this.consoles) stdin.watched(stdin.watchedInRound === this.watchCount);
+  }
+
+  /** A connection was made: Node does not read it until select() watches it. */
+  adopt(connection: RoomConnection): void {
+    this.notReading.add(connection);
+  }
+
+  /** Starts and stops reads as `watch` says. */
+  private look(inputs: readonly Source[], underBudget: boolean): void {
+    const watchCount = ++this.watchCount;
     let watchedAndReading = 0;
     for (const source of inputs) {
       if (source instanceof RoomConnection) {
@@ -100,7 +123,6 @@ export class Flow {
         if (connection.watchedInRound !== watchCount) this.stopReading(connection);
       }
     }
-    for (const stdin of this.consoles) stdin.watched(stdin.watchedInRound === watchCount);
   }
 
   /** The inbox can take more: below half the high-water mark, or holding
@@ -146,6 +168,7 @@ export class Flow {
   /** The connection closed: its input no longer counts. */
   forget(connection: RoomConnection): void {
     this.stopReading(connection);
+    this.notReading.delete(connection);
     this.bytes -= connection.inputBytes;
     connection.countedBytes = 0;
     connection.queuedBytes = 0;
@@ -171,6 +194,7 @@ export class Flow {
     connection.reading = true;
     connection.readingSince = performance.now();
     this.reading.add(connection);
+    this.notReading.delete(connection);
     startReadingNow(connection.socket);
   }
 
@@ -178,6 +202,14 @@ export class Flow {
     if (!connection.reading) return;
     connection.reading = false;
     this.reading.delete(connection);
+    if (!connection.closed) this.notReading.add(connection);
     stopReadingNow(connection.socket);
   }
+}
+
+/** The same sources, in the same order. */
+function sameSources(a: readonly Source[], b: readonly Source[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

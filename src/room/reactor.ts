@@ -135,7 +135,9 @@ export class RoomReactor extends Reactor {
 
   /** Watches a socket a listener accepted or this program connected. */
   connection(socket: Socket): RoomConnection {
-    return new RoomConnection(this, socket);
+    const connection = new RoomConnection(this, socket);
+    this.flow.adopt(connection);
+    return connection;
   }
 
   /** Watches a console: readable when a line waits, and for good at its end. */
