@@ -1,6 +1,7 @@
 // The loop view in a real browser: headless Chromium, driven over the
 // DevTools protocol, watching and holding the server's real loop; its
-// memory over thousands of rounds; its large type on a projector; a replay.
+// large type on a projector; a replay. (A class of 200 on the page, for
+// thousands of rounds: test/view-browser-class.test.ts.)
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,59 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { LoopHold } from '../src/view/hold.js';
-import type { Round } from '../src/view/trace.js';
 import { RecordingFile, recordingOf } from '../src/view/recording.js';
 import { LoopView } from '../src/view/view.js';
 import { RawClient, startServerProgram } from './helpers/chat.js';
-import { noBrowser } from './helpers/browser.js';
 import { Browser } from './helpers/inspector.js';
+import { classRound, skip, status } from './helpers/view-page.js';
 
-const skip =
-  (typeof WebSocket === 'undefined' && 'this Node has no WebSocket client (Node 20 needs --experimental-websocket, which npm test passes)') || noBrowser();
-
-const status = `document.getElementById('status').textContent`;
 /** Whether an element is on the page: not hidden by any attribute or rule. */
 const shown = (id: string) => `document.getElementById('${id}').checkVisibility()`;
-
-/** A round like a busy class's: 200 connections in its state. */
-function classRound(round: number): Round {
-  const names = Array.from({ length: 200 }, (_, at) => `student${at}@127.0.0.1`);
-  return {
-    round,
-    at: Date.now(),
-    inputs: ['server', 'stdin', ...names.slice(0, 62)],
-    inputCount: 202,
-    outputs: [],
-    outputCount: 0,
-    readable: [names[round % 200]!],
-    readableCount: 1,
-    writable: [],
-    writableCount: 0,
-    actions: [`${names[round % 200]}: a message, sent to 199 others`],
-    waitedMs: 3,
-    workedMs: 1,
-    heldMs: 0,
-    state: {
-      inputs: ['server', 'stdin', ...names],
-      outputs: names,
-      clientmap: names.map((name) => ({ name: name.split('@')[0]!, address: '127.0.0.1', shape: 'str' })),
-      connections: names.map((name) => ({ name, inbox: 0, outbox: round % 7 })),
-    },
-  };
-}
-
-/** Adds rounds to the view a few at a time (as many as a stream holds
- * unsent), each batch once the page has drawn the last. */
-async function feed(view: LoopView, browser: Browser, from: number, to: number): Promise<void> {
-  for (let round = from; round <= to; round += 8) {
-    const last = Math.min(to, round + 7);
-    for (let each = round; each <= last; each++) view.add(classRound(each));
-    const giveUpAt = Date.now() + 10_000;
-    while (!(await browser.evaluate<boolean>(`newest === ${last} && arrived.length === 0`))) {
-      if (Date.now() > giveUpAt) throw new Error(`the page never drew round ${last}`);
-    }
-  }
-}
 
 /** An expression: which of these elements are not in view, in the window
  * and in the panel that scrolls them, without scrolling either. */
@@ -108,12 +64,6 @@ async function replayOf(count: number): Promise<{ view: LoopView; browser: Brows
 }
 
 const shownRound = `document.querySelector('#detail h2')?.textContent`;
-
-async function heapMb(browser: Browser): Promise<number> {
-  await browser.page.send('HeapProfiler.collectGarbage');
-  const { usedSize } = await browser.page.send('Runtime.getHeapUsage');
-  return usedSize / 1024 / 1024;
-}
 
 describe('the loop view in Chromium', { skip }, () => {
   test('opened as localhost: Pause holds an idle loop, the page says held, Step runs one round; a refused command shows', { timeout: 60_000 }, async () => {
@@ -215,79 +165,6 @@ describe('the loop view in Chromium', { skip }, () => {
       other.destroy();
       browser.close();
       view.close();
-    }
-  });
-
-  test('thousands of rounds of a class of 200: the page keeps a window of them, and its heap stays put', { timeout: 120_000 }, async (t) => {
-    const view = await LoopView.start({ port: 0, hold: new LoopHold() });
-    const browser = await Browser.open();
-    try {
-      await browser.goto(view.url);
-      await browser.until('the page running', `${status} === 'running'`);
-      await feed(view, browser, 1, 1000);
-      const at1000 = await heapMb(browser);
-      await feed(view, browser, 1001, 4000);
-      const at4000 = await heapMb(browser);
-      t.diagnostic(`page heap ${at1000.toFixed(1)} MB at round 1,000, ${at4000.toFixed(1)} MB at round 4,000`);
-      assert.ok(at4000 - at1000 < 3, `the heap grew ${(at4000 - at1000).toFixed(1)} MB over 3,000 rounds`);
-      assert.ok((await browser.evaluate<number>(`document.getElementById('rounds').children.length`)) <= 400, 'a window of rounds');
-      assert.ok((await browser.evaluate<number>(`document.querySelectorAll('#state tr').length`)) <= 2 * 22, 'tables summarised beyond a screenful');
-    } finally {
-      browser.close();
-      view.close();
-    }
-  });
-
-  test('a class of 200, 50 lines a second: Pause and Resume are answered on the page at once', { timeout: 120_000 }, async (t) => {
-    const { program, port } = await startServerProgram(['--view', '0', '--max-per-address', '0']);
-    const url = (await program.line(/^Loop view: /)).slice('Loop view: '.length);
-    const browser = await Browser.open();
-    const clients: RawClient[] = [];
-    let talking: NodeJS.Timeout | undefined;
-    try {
-      await browser.goto(url);
-      await browser.until('the page running', `${status} === 'running'`);
-      for (let at = 0; at < 200; at += 20) {
-        clients.push(...(await Promise.all(Array.from({ length: 20 }, (_, each) => RawClient.join(port, `student${at + each}`)))));
-      }
-      // Ten of them talk, 50 lines a second in all; the others only listen.
-      let line = 0;
-      talking = setInterval(() => clients[line % 10]!.send(`line ${line++}`), 20);
-      await browser.until('the class talking', `newest > 0 && rounds.at(-1)?.actions.some((action) => action.includes('a message, sent to 199 others'))`);
-      const answered: number[] = [];
-      for (const [button, state] of [
-        ['pause', 'held'],
-        ['resume', 'running'],
-        ['pause', 'held'],
-        ['resume', 'running'],
-        ['pause', 'held'],
-        ['resume', 'running'],
-      ] as const) {
-        answered.push(
-          await browser.evaluate<number>(`new Promise((resolve) => {
-            const started = performance.now();
-            const status = document.getElementById('status');
-            new MutationObserver((_, observer) => {
-              if (status.dataset.state !== '${state}') return;
-              observer.disconnect();
-              resolve(performance.now() - started);
-            }).observe(status, { attributes: true });
-            document.getElementById('${button}').click();
-          })`),
-        );
-        // Held a moment: the class's lines pile up in the queue meanwhile.
-        await new Promise((resolve) => setTimeout(resolve, 300));
-      }
-      t.diagnostic(`clicks answered in ${answered.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-      // The page's answer needs the server's too; the bound is loose for a
-      // busy machine, and the figures above are what to look at.
-      assert.ok(Math.max(...answered) < 1000, `clicks answered in ${answered.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-    } finally {
-      clearInterval(talking);
-      for (const client of clients) client.socket.destroy();
-      browser.close();
-      program.child.kill('SIGINT');
-      await program.exited;
     }
   });
 

@@ -1,6 +1,6 @@
 // A minimal client of the Chrome DevTools Protocol, over Node's own
 // WebSocket: for Node's inspector (test/debugger.test.ts) and for a
-// headless Chromium (test/view-browser.test.ts, scripts/screenshot.ts).
+// headless Chromium (test/view-browser*.test.ts, scripts/screenshot.ts).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
