@@ -32,6 +32,8 @@ project's server and the plain one only, five runs each; the scenarios are
 the targets' (burst-100x1000, burst-100, latency-50, idle-100 and the
 join storm).
 
+It runs on Linux only: each server's CPU time and memory come from /proc.
+
 Options:
   --cold             no warm-up passes, 5 repetitions of every scenario
   --reps N           repetitions of each scenario (default 3; --cold: 5)
@@ -286,6 +288,9 @@ async function main(): Promise<void> {
     process.stdout.write(HELP.replace('{names}', all.map((s) => s.name).join(', ')));
     return;
   }
+  // A server's CPU time, per thread, and its peak memory come from Linux's /proc.
+  if (process.platform !== 'linux')
+    throw new Error(`npm run bench reads each server's CPU and memory from Linux's /proc: it runs on Linux only (this is ${process.platform})`);
   if (values.pin) {
     if (cpus().length < 2 || spawnSync('taskset', ['--version']).error !== undefined) throw new Error('--pin needs two CPUs and taskset (util-linux)');
     pin = pinned;
