@@ -1,6 +1,6 @@
 // The loop view in a real browser with a class of 200: thousands of rounds
 // on the page, its heap over them, and Pause and Resume while the class
-// talks. (Apart from test/view-browser.test.ts: each takes half a minute.)
+// talks. (Apart from test/view-browser.test.ts, which is long enough.)
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
