@@ -27,16 +27,16 @@ server already warm: three passes of the same load go first, unmeasured,
 and the first one's CPU per message is shown apart ("cold").
 
 With --cold, the servers are measured as a user meets them: each run
-measures a fresh server's first pass of the load, with no warm-up, the
-project's server and the plain one only, five runs each; the scenarios are
-the targets' (burst-100x1000, burst-100, latency-50, idle-100 and the
-join storm).
+measures a fresh server's first pass of the load, with no warm-up, five
+runs each, without the Python original; the scenarios are the targets'
+(burst-100x1000, burst-100, latency-50, idle-100 and the join storm).
 
 It runs on Linux only: each server's CPU time and memory come from /proc.
 
 Options:
   --cold             no warm-up passes, 5 repetitions of every scenario
-  --reps N           repetitions of each scenario (default 3; --cold: 5)
+  --reps N           repetitions of each burst, scale and idle scenario
+                     (default 3; --cold: 5)
   --latency-reps N   repetitions of the latency scenario (default 5)
   --storm-reps N     repetitions of the join storm (default 1; --cold: 5)
   --storm-clients N  clients in the join storm (default 10000)
@@ -44,7 +44,8 @@ Options:
   --before DIR       also run the server of another checkout of the project
                      (the code before a change, with its node_modules), as
                      "before", in turn with the others: before and after
-                     from one run
+                     from one run. It is started with --max-per-address 0,
+                     so DIR must be a checkout that has that option
   --pin              run each server on CPU 1 and the load generator on CPU 0
                      (taskset), so that neither takes the other's CPU: each
                      write() otherwise wakes the load generator onto the
@@ -288,6 +289,14 @@ async function main(): Promise<void> {
     process.stdout.write(HELP.replace('{names}', all.map((s) => s.name).join(', ')));
     return;
   }
+  const names = all.map((s) => s.name);
+  const only = values.only?.split(',');
+  const unknown = only?.find((name) => !names.includes(name));
+  if (unknown !== undefined) {
+    process.stderr.write(`--only names a scenario that is not one: "${unknown}"; the scenarios are ${names.join(', ')} (see --help)\n`);
+    process.exitCode = 1;
+    return;
+  }
   // A server's CPU time, per thread, and its peak memory come from Linux's /proc.
   if (process.platform !== 'linux')
     throw new Error(`npm run bench reads each server's CPU and memory from Linux's /proc: it runs on Linux only (this is ${process.platform})`);
@@ -298,7 +307,6 @@ async function main(): Promise<void> {
   beforeDirectory = values.before;
   const cold = values.cold === true;
   if (cold) warmUpPasses = 0;
-  const only = values.only?.split(',');
   const chosen = only ? all.filter((s) => only.includes(s.name)) : all.filter((s) => s.method === 'both' || s.method === (cold ? 'cold' : 'warm'));
   const reps = {
     reps: Number(values.reps ?? (cold ? 5 : 3)),

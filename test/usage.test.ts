@@ -1,4 +1,4 @@
-// What both command lines say when they are used wrongly: one line on
+// What the command lines say when they are used wrongly: one line on
 // stderr, naming the flag and pointing to --help, exit code 1.
 
 import assert from 'node:assert/strict';
@@ -20,6 +20,11 @@ const cases: [string, string[], string][] = [
   ['scripts/server.ts', ['8800'], 'unexpected argument 8800: every option starts with -- (see --help)'],
   ['scripts/client.ts', [], '--name is required (see --help)'],
   ['scripts/client.ts', ['--name', 'a', '--pickle-shape', 'list'], '--pickle-shape is str or tuple, not "list" (see --help)'],
+  [
+    'scripts/bench.ts',
+    ['--only', 'burst-100,burst100'],
+    '--only names a scenario that is not one: "burst100"; the scenarios are burst-100x1000, burst-100, burst-20, latency-50, scale-10, scale-100, scale-1000, idle-100, storm-10000 (see --help)',
+  ],
 ];
 
 describe('usage errors', () => {
