@@ -21,8 +21,8 @@ present and the scenario suits it, the Python original
 (test/interop/chat_server_with_select.py), taking turns, with the load coming
 from scripts/bench/load.ts in a process of its own. Prints, per scenario and
 server, medians over the repetitions with their spread (min-max), and the
-ratio project/plain; a ratio whose two spreads overlap is marked "~": the
-runs do not tell the two apart. The bursts and the latency run measure a
+ratio project/plain (and before/plain with --before); a ratio whose two
+spreads overlap is marked "~": the runs do not tell the two apart. The bursts and the latency run measure a
 server already warm: three passes of the same load go first, unmeasured,
 and the first one's CPU per message is shown apart ("cold").
 
@@ -40,7 +40,8 @@ Options:
   --latency-reps N   repetitions of the latency scenario (default 5)
   --storm-reps N     repetitions of the join storm (default 1; --cold: 5)
   --storm-clients N  clients in the join storm (default 10000)
-  --only A,B         run only these scenarios: {names}
+  --only A,B         run only these scenarios, whichever method they are
+                     run by otherwise (warm unless --cold): {names}
   --before DIR       also run the server of another checkout of the project
                      (the code before a change, with its node_modules), as
                      "before", in turn with the others: before and after
