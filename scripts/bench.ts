@@ -22,9 +22,10 @@ present and the scenario suits it, the Python original
 from scripts/bench/load.ts in a process of its own. Prints, per scenario and
 server, medians over the repetitions with their spread (min-max), and the
 ratio project/plain (and before/plain with --before); a ratio whose two
-spreads overlap is marked "~": the runs do not tell the two apart. The bursts and the latency run measure a
-server already warm: three passes of the same load go first, unmeasured,
-and the first one's CPU per message is shown apart ("cold").
+spreads overlap is marked "~": the runs do not tell the two apart. The
+bursts and the latency run measure a server already warm: three passes of
+the same load go first, unmeasured, and the first one's CPU per message is
+shown apart ("cold").
 
 With --cold, the servers are measured as a user meets them: each run
 measures a fresh server's first pass of the load, with no warm-up, five
@@ -40,8 +41,9 @@ Options:
   --latency-reps N   repetitions of the latency scenario (default 5)
   --storm-reps N     repetitions of the join storm (default 1; --cold: 5)
   --storm-clients N  clients in the join storm (default 10000)
-  --only A,B         run only these scenarios, whichever method they are
-                     run by otherwise (warm unless --cold): {names}
+  --only A,B         run only these scenarios, each by the method it is run
+                     by otherwise (warm unless --cold); the scenarios:
+                     {names}
   --before DIR       also run the server of another checkout of the project
                      (the code before a change, with its node_modules), as
                      "before", in turn with the others: before and after
@@ -286,11 +288,14 @@ async function main(): Promise<void> {
     },
   });
   const all = scenarios(Number(values['storm-clients']));
+  const names = all.map((s) => s.name);
   if (values.help) {
-    process.stdout.write(HELP.replace('{names}', all.map((s) => s.name).join(', ')));
+    // Three names to a line, under the option's text.
+    const rows: string[] = [];
+    for (let i = 0; i < names.length; i += 3) rows.push(names.slice(i, i + 3).join(', '));
+    process.stdout.write(HELP.replace('{names}', rows.join(`,\n${' '.repeat(21)}`)));
     return;
   }
-  const names = all.map((s) => s.name);
   const only = values.only?.split(',');
   const unknown = only?.find((name) => !names.includes(name));
   if (unknown !== undefined) {
